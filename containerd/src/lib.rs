@@ -1,0 +1,1 @@
+//! berth-containerd: see ARCHITECTURE.md.

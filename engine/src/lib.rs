@@ -1,0 +1,1 @@
+//! berth-engine: see ARCHITECTURE.md.
