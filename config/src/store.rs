@@ -1,0 +1,308 @@
+//! The live configuration: an immutable [`Snapshot`] behind one atomic
+//! pointer, replaced whole by [`ConfigStore::reload`].
+//!
+//! Invariants:
+//! - A published snapshot is never mutated. Readers load it once per
+//!   operation ([`ConfigStore::snapshot`]) and see config and runtime table as
+//!   a consistent pair.
+//! - Reloads and wrapper GC are serialized by one mutex, never held across
+//!   an `.await` (this crate is synchronous; the daemon calls it from a
+//!   blocking task).
+//! - Every wrapper referenced by the current snapshot, by any snapshot still
+//!   alive somewhere (held by an operation in flight), or by a pinned
+//!   container record exists on disk with exactly its content. GC deletes
+//!   only wrapper-named files outside that set.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+
+use crate::load::{self, EffectiveConfig, Flags, RuntimeDef};
+use crate::probe::ProbeCache;
+use crate::source::{ConfigErrors, Problem};
+use crate::table::{self, Resolved, ResolveError, RuntimeTable};
+use crate::wrapper::{self, Materialized};
+
+/// One generation of the configuration and the runtime table derived from it.
+#[derive(Debug, Serialize)]
+pub struct Snapshot {
+    pub generation: u64,
+    pub config: EffectiveConfig,
+    pub runtimes: RuntimeTable,
+}
+
+impl Snapshot {
+    /// Resolves a runtime name on this snapshot (empty = the default).
+    pub fn get(self: &Arc<Self>, name: &str) -> Result<Resolved, ResolveError> {
+        let runtime = self.runtimes.lookup(name)?;
+        Ok(Resolved { snapshot: self.clone(), runtime })
+    }
+
+    /// Every wrapper path this snapshot references.
+    pub fn wrappers(&self) -> impl Iterator<Item = &PathBuf> {
+        self.runtimes.runtimes.values().filter_map(|r| r.wrapper.as_ref().map(|w| &w.path))
+    }
+}
+
+/// The result of a successful reload (or dry run).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReloadReport {
+    /// The generation now live (or, for a dry run, the one it would be).
+    pub generation: u64,
+    pub dry_run: bool,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<Changed>,
+    pub default_runtime: DefaultChange,
+    /// Runtimes that are configured but cannot be used now, with the reason.
+    pub unavailable: Vec<UnavailableRuntime>,
+    /// Wrappers whose file had been modified and was restored.
+    pub repaired_wrappers: Vec<PathBuf>,
+}
+
+impl ReloadReport {
+    pub fn is_noop(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty() && self.default_runtime.old == self.default_runtime.new
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Changed {
+    pub name: String,
+    pub old: RuntimeDef,
+    pub new: RuntimeDef,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DefaultChange {
+    pub old: String,
+    pub new: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnavailableRuntime {
+    pub name: String,
+    pub reason: String,
+}
+
+/// What a wrapper GC did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GcReport {
+    pub removed: Vec<PathBuf>,
+    pub kept: usize,
+}
+
+/// Keys that a reload cannot change.
+const RESTART_ONLY: &str = "it cannot change while berth runs: restart berth to apply it (nothing was reloaded)";
+
+struct State {
+    /// Every snapshot published so far that may still be alive.
+    published: Vec<Weak<Snapshot>>,
+}
+
+/// Owner of the live configuration.
+pub struct ConfigStore {
+    flags: Flags,
+    current: ArcSwap<Snapshot>,
+    state: Mutex<State>,
+    cache: ProbeCache,
+}
+
+impl ConfigStore {
+    /// Loads, validates and derives generation 1, writing its wrappers.
+    pub fn open(flags: Flags) -> Result<ConfigStore, ConfigErrors> {
+        let cache = ProbeCache::new();
+        let (config, runtimes) = build(&flags, &cache)?;
+        let snapshot = Snapshot { generation: 1, config, runtimes };
+        materialize(&snapshot, &mut Vec::new())?;
+        let snapshot = Arc::new(snapshot);
+        Ok(ConfigStore {
+            flags,
+            state: Mutex::new(State { published: vec![Arc::downgrade(&snapshot)] }),
+            current: ArcSwap::new(snapshot),
+            cache,
+        })
+    }
+
+    /// The current snapshot. Load it once per operation and pass it down.
+    #[inline]
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// The flags the daemon was started with (re-applied on every reload).
+    pub fn flags(&self) -> &Flags {
+        &self.flags
+    }
+
+    /// Re-reads the config file and drop-ins, validates, derives and, unless
+    /// `dry_run`, publishes the result. All or nothing: on error nothing
+    /// changes (wrappers written for the failed attempt are removed).
+    pub fn reload(&self, dry_run: bool) -> Result<ReloadReport, ConfigErrors> {
+        let _state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.current.load_full();
+        let (config, runtimes) = build(&self.flags, &self.cache)?;
+        let mut problems = Vec::new();
+        let src = crate::Source::File(config.config_file.clone());
+        let mut restart_only = |key: &str, old: String, new: String| {
+            if old != new {
+                problems.push(Problem::new(&src, key, format!("{key} changed from {old} to {new}; {RESTART_ONLY}")));
+            }
+        };
+        restart_only("data-root", old.config.data_root.display().to_string(), config.data_root.display().to_string());
+        restart_only("exec-root", old.config.exec_root.display().to_string(), config.exec_root.display().to_string());
+        restart_only("hosts", old.config.hosts.join(","), config.hosts.join(","));
+        restart_only(
+            "containerd",
+            format!("{:?}", old.config.containerd),
+            format!("{:?}", config.containerd),
+        );
+        if !problems.is_empty() {
+            return Err(ConfigErrors::new(problems));
+        }
+        let generation = old.generation + 1;
+        let new = Snapshot { generation, config, runtimes };
+        let mut report = diff(&old, &new, dry_run);
+        if dry_run {
+            return Ok(report);
+        }
+        report.repaired_wrappers = materialize(&new, &mut Vec::new())?;
+        let new = Arc::new(new);
+        let mut state = _state;
+        state.published.retain(|w| w.strong_count() > 0);
+        state.published.push(Arc::downgrade(&new));
+        self.current.store(new);
+        drop(state);
+        tracing::info!(
+            generation,
+            added = ?report.added,
+            removed = ?report.removed,
+            changed = ?report.changed.iter().map(|c| &c.name).collect::<Vec<_>>(),
+            default_runtime = %report.default_runtime.new,
+            "configuration reloaded"
+        );
+        Ok(report)
+    }
+
+    /// Deletes wrapper files nothing references any more. Live = referenced
+    /// by the current snapshot, by any snapshot still held somewhere, or by
+    /// `pinned` (the wrappers recorded in container records). Only files
+    /// named like wrappers (and leftover temp files) are ever deleted.
+    pub fn gc_wrappers<I: IntoIterator<Item = PathBuf>>(&self, pinned: I) -> io::Result<GcReport> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.current.load_full();
+        let dir = current.config.wrapper_dir();
+        let mut live: HashSet<PathBuf> = pinned.into_iter().collect();
+        state.published.retain(|w| w.strong_count() > 0);
+        for snap in state.published.iter().filter_map(Weak::upgrade) {
+            live.extend(snap.wrappers().cloned());
+        }
+        live.extend(current.wrappers().cloned());
+        let mut report = GcReport::default();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let path = entry.path();
+            let ours = wrapper::is_wrapper_name(name) || name.starts_with(wrapper::TEMP_PREFIX);
+            if !ours {
+                tracing::warn!(file = %path.display(), "foreign file in the wrapper directory; leaving it alone");
+                continue;
+            }
+            if live.contains(&path) {
+                report.kept += 1;
+                continue;
+            }
+            match fs::remove_file(&path) {
+                Ok(()) => report.removed.push(path),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        drop(state);
+        if !report.removed.is_empty() {
+            tracing::info!(removed = report.removed.len(), kept = report.kept, "garbage-collected wrappers");
+        }
+        Ok(report)
+    }
+}
+
+/// Loads the effective config and derives its table (no files written).
+fn build(flags: &Flags, cache: &ProbeCache) -> Result<(EffectiveConfig, RuntimeTable), ConfigErrors> {
+    let config = load::load(flags)?;
+    let runtimes = table::derive(&config, cache).map_err(ConfigErrors::new)?;
+    Ok((config, runtimes))
+}
+
+/// Checks (without writing anything) that a config is valid: what
+/// `berth config check` and `berth daemon --validate` run.
+pub fn check(flags: &Flags) -> Result<(EffectiveConfig, RuntimeTable), ConfigErrors> {
+    build(flags, &ProbeCache::new())
+}
+
+/// Writes (or verifies) every wrapper of `snap`. On failure removes the
+/// wrappers this call wrote, so a failed load leaves nothing behind.
+fn materialize(snap: &Snapshot, written: &mut Vec<PathBuf>) -> Result<Vec<PathBuf>, ConfigErrors> {
+    let mut repaired = Vec::new();
+    let mut problems = Vec::new();
+    for rt in snap.runtimes.runtimes.values() {
+        let Some(w) = &rt.wrapper else { continue };
+        match w.materialize() {
+            Ok(Materialized::Written) => written.push(w.path.clone()),
+            Ok(Materialized::Verified) => {}
+            Ok(Materialized::Repaired) => repaired.push(w.path.clone()),
+            Err(e) => problems.push(Problem::new(&rt.source, format!("runtime {}", rt.name), e.to_string())),
+        }
+    }
+    if !problems.is_empty() {
+        for p in written.iter() {
+            let _ = fs::remove_file(p);
+        }
+        return Err(ConfigErrors::new(problems));
+    }
+    Ok(repaired)
+}
+
+fn diff(old: &Snapshot, new: &Snapshot, dry_run: bool) -> ReloadReport {
+    let defs = |s: &Snapshot| -> BTreeMap<String, RuntimeDef> {
+        s.config.runtimes.iter().map(|(k, v)| (k.clone(), v.def.clone())).collect()
+    };
+    let (o, n) = (defs(old), defs(new));
+    let added = n.keys().filter(|k| !o.contains_key(*k)).cloned().collect();
+    let removed = o.keys().filter(|k| !n.contains_key(*k)).cloned().collect();
+    let changed = n
+        .iter()
+        .filter_map(|(k, nv)| match o.get(k) {
+            Some(ov) if ov != nv => Some(Changed { name: k.clone(), old: ov.clone(), new: nv.clone() }),
+            _ => None,
+        })
+        .collect();
+    let unavailable = new
+        .runtimes
+        .runtimes
+        .values()
+        .filter_map(|r| {
+            r.status.unavailable.as_ref().map(|u| UnavailableRuntime { name: r.name.clone(), reason: u.message().to_string() })
+        })
+        .collect();
+    ReloadReport {
+        generation: new.generation,
+        dry_run,
+        added,
+        removed,
+        changed,
+        default_runtime: DefaultChange { old: old.runtimes.default.clone(), new: new.runtimes.default.clone() },
+        unavailable,
+        repaired_wrappers: vec![],
+    }
+}
