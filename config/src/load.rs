@@ -341,10 +341,31 @@ fn read_json_file(path: &Path) -> Result<Option<Value>, Problem> {
 }
 
 fn unknown_key(key: &str, valid: &[&str]) -> String {
-    match valid.iter().find(|v| v.eq_ignore_ascii_case(key) || v.replace('-', "") == key.to_ascii_lowercase()) {
-        Some(v) => format!("unknown key {key:?}; did you mean {v:?}?"),
+    let norm = |s: &str| s.chars().filter(|c| *c != '-' && *c != '_').flat_map(char::to_lowercase).collect::<String>();
+    let k = norm(key);
+    let best = valid
+        .iter()
+        .map(|v| (edit_distance(&k, &norm(v)), *v))
+        .min()
+        .filter(|(d, _)| *d <= 2);
+    match best {
+        Some((_, v)) => format!("unknown key {key:?}; did you mean {v:?}?"),
         None => format!("unknown key {key:?}; valid keys are: {}", valid.join(", ")),
     }
+}
+
+/// Levenshtein distance, for "did you mean" suggestions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 fn parse_file(
