@@ -1,0 +1,184 @@
+//! End-to-end tests of the `berth` binary: `config check`, and a real
+//! `berth daemon` on a temp socket driven by `berth reload`, SIGHUP,
+//! `berth runtimes` and the docker CLI.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+struct Daemon {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start(config: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("daemon.json"), config).unwrap();
+        let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
+        let child = Command::new(BERTH)
+            .arg("daemon")
+            .args(root_flags(dir.path()))
+            .arg("-H")
+            .arg(format!("unix://{}", dir.path().join("berth.sock").display()))
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let d = Daemon { child, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !d.sock().exists() {
+            assert!(Instant::now() < deadline, "daemon did not start: {}", d.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+    fn sock(&self) -> PathBuf {
+        self.dir.path().join("berth.sock")
+    }
+    fn host(&self) -> String {
+        format!("unix://{}", self.sock().display())
+    }
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+    fn write_config(&self, json: &str) {
+        std::fs::write(self.dir.path().join("daemon.json"), json).unwrap();
+    }
+    fn berth(&self, args: &[&str]) -> Output {
+        Command::new(BERTH).args(args).env("BERTH_HOST", self.host()).output().unwrap()
+    }
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker").arg("-H").arg(self.host()).args(args).stdin(Stdio::null()).output().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: plain kill(2) of our own child.
+        unsafe { libc_kill(self.child.id() as i32, 15) };
+        let _ = self.child.wait();
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+fn root_flags(dir: &Path) -> Vec<String> {
+    vec![
+        "--config-file".into(),
+        dir.join("daemon.json").display().to_string(),
+        "--data-root".into(),
+        dir.join("data").display().to_string(),
+        "--exec-root".into(),
+        dir.join("exec").display().to_string(),
+    ]
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn config_check_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("daemon.json");
+    std::fs::write(&cfg, r#"{"runtimes":{"crun":{"path":"/bin/true"}}}"#).unwrap();
+    let o = Command::new(BERTH).args(["config", "check"]).args(root_flags(dir.path())).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("configuration is valid"));
+    assert!(text(&o).contains("runc (default)"));
+
+    std::fs::write(&cfg, r#"{"runtimes":{"a":{},"runc":{"path":"x"}},"bogus":1}"#).unwrap();
+    let o = Command::new(BERTH).args(["config", "check"]).args(root_flags(dir.path())).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let t = text(&o);
+    assert!(t.contains("configuration is invalid (3 problems)"), "{t}");
+    // Sorted by subject, each naming the file.
+    let (a, b, c) = (t.find("bogus").unwrap(), t.find("runtimes.a").unwrap(), t.find("runtimes.runc").unwrap());
+    assert!(a < b && b < c, "{t}");
+    assert_eq!(t.matches(&cfg.display().to_string()).count(), 3, "{t}");
+
+    // --validate on the daemon does the same and starts nothing.
+    let o = Command::new(BERTH).args(["daemon", "--validate"]).args(root_flags(dir.path())).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn daemon_refuses_an_invalid_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("daemon.json"), r#"{"default-runtime":"nope"}"#).unwrap();
+    let o = Command::new(BERTH).arg("daemon").args(root_flags(dir.path())).arg("-H").arg(format!("unix://{}/s.sock", dir.path().display())).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("specified default runtime 'nope' does not exist"), "{}", text(&o));
+}
+
+#[test]
+fn reload_via_cli_api_and_sighup() {
+    let d = Daemon::start(r#"{"runtimes":{"wrapped":{"path":"/bin/true","runtimeArgs":["a b"]}}}"#);
+
+    // docker CLI sees a Docker API.
+    let o = d.docker(&["version", "--format", "{{.Server.APIVersion}}"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "1.41", "{}", text(&o));
+
+    let o = d.berth(&["runtimes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("wrapped") && text(&o).contains("/bin/true") && text(&o).contains("a b"), "{}", text(&o));
+    let o = d.berth(&["runtimes", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["default_runtime"], "runc");
+    let old_wrapper = v["runtimes"].as_array().unwrap().iter().find(|r| r["name"] == "wrapped").unwrap()["wrapper"].as_str().unwrap().to_string();
+
+    // Dry run: diff, nothing applied.
+    d.write_config(r#"{"default-runtime":"wrapped","runtimes":{"wrapped":{"path":"/bin/true","runtimeArgs":["c"]},"new":{"path":"/bin/true"}}}"#);
+    let o = d.berth(&["reload", "--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("would become generation 2"), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&d.berth(&["runtimes", "--json"]).stdout).unwrap();
+    assert_eq!(v["generation"], 1);
+
+    // Real reload: the summary names every change.
+    let o = d.berth(&["reload"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("generation 2 is live") && t.contains("added:    new") && t.contains("changed:  wrapped") && t.contains("default runtime: runc -> wrapped"), "{t}");
+    let o = d.berth(&["reload", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["generation"], 3);
+    assert_eq!(v["added"], serde_json::json!([]));
+    // GC after the reload: nothing references the old wrapper any more.
+    assert!(!Path::new(&old_wrapper).exists());
+
+    // A broken config is refused with every problem; nothing changes.
+    d.write_config(r#"{"runtimes":{"x":{},"y":{"path":"/bin/true","options":{"a":1}}}}"#);
+    let o = d.berth(&["reload"]);
+    assert_eq!(o.status.code(), Some(1));
+    let t = text(&o);
+    assert!(t.contains("reload refused") && t.contains("2 problems") && t.contains("runtimes.x") && t.contains("runtimes.y"), "{t}");
+    let v: serde_json::Value = serde_json::from_slice(&d.berth(&["runtimes", "--json"]).stdout).unwrap();
+    assert_eq!((v["generation"].as_u64(), v["default_runtime"].as_str()), (Some(3), Some("wrapped")));
+
+    // SIGHUP applies a fixed file.
+    d.write_config(r#"{}"#);
+    unsafe { libc_kill(d.child.id() as i32, 1) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v: serde_json::Value = serde_json::from_slice(&d.berth(&["runtimes", "--json"]).stdout).unwrap();
+        if v["generation"] == 4 {
+            assert_eq!(v["default_runtime"], "runc");
+            break;
+        }
+        assert!(Instant::now() < deadline, "SIGHUP reload did not happen: {}", d.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn reload_without_daemon_says_what_to_do() {
+    let o = Command::new(BERTH).args(["reload", "-H", "unix:///nonexistent/berth.sock"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("is `berth daemon` running?"), "{}", text(&o));
+}
