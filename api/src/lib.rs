@@ -8,6 +8,7 @@
 //! - [`error`]: the one place engine errors become HTTP statuses.
 //! - [`listen`]: unix sockets (mode 0660, group `docker` when it exists).
 
+pub mod docker;
 pub mod error;
 pub mod listen;
 mod routes;
