@@ -6,4 +6,6 @@
 //! runtime inventory. Containers, images, exec and events come next (see
 //! ARCHITECTURE.md).
 
+pub mod reference;
 pub mod runtimes;
+pub mod spec;

@@ -1,0 +1,389 @@
+//! The OCI runtime spec of a container, built with `oci-spec` from the
+//! container's record and its image's defaults, close to what dockerd
+//! generates: Docker's default capabilities, mounts, masked paths and device
+//! rules; namespaces by network mode; resources from the host config.
+//!
+//! No rlimits are set: the daemon may lack CAP_SYS_RESOURCE, so a limit
+//! above its own hard limit would fail every start; the container inherits
+//! the shim's limits instead.
+
+use std::path::{Path, PathBuf};
+
+use berth_store::{ContainerConfig, HostConfig, MountKind};
+use oci_spec::runtime::{
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder,
+    LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
+    LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, UserBuilder,
+};
+
+/// What the image says a container runs by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageDefaults {
+    pub env: Vec<String>,
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub working_dir: String,
+    pub user: String,
+}
+
+/// The network setup a container gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// The host's network namespace.
+    Host,
+    /// A private network namespace with loopback only (`none`, and for now
+    /// `default`/`bridge` too, until bridge networking lands).
+    Private,
+}
+
+impl Network {
+    /// Maps `HostConfig.NetworkMode`. Unsupported modes are refused earlier,
+    /// at create.
+    pub fn from_mode(mode: &str) -> Result<Network, String> {
+        match mode {
+            "host" => Ok(Network::Host),
+            "" | "default" | "bridge" | "none" => Ok(Network::Private),
+            other => Err(format!(
+                "network mode {other:?} is not supported by berth yet; use none, host, or default (a private network namespace with loopback only)"
+            )),
+        }
+    }
+}
+
+/// Files berth generates per container and bind-mounts into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcFiles {
+    pub hostname: PathBuf,
+    pub hosts: PathBuf,
+    pub resolv_conf: PathBuf,
+}
+
+/// Everything the spec depends on.
+pub struct SpecInput<'a> {
+    pub id: &'a str,
+    /// containerd namespace; the cgroup path is `/<namespace>/<id>`.
+    pub namespace: &'a str,
+    pub config: &'a ContainerConfig,
+    pub host: &'a HostConfig,
+    pub image: &'a ImageDefaults,
+    /// Numeric user: uid, gid, additional gids.
+    pub user: (u32, u32, Vec<u32>),
+    pub etc: Option<&'a EtcFiles>,
+}
+
+/// Errors building a spec: always the user's input, so HTTP 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    #[error("No command specified")]
+    NoCommand,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The command a container runs: entrypoint + cmd, with Docker's rules (a
+/// container's entrypoint replaces the image's and drops the image's cmd).
+pub fn command(config: &ContainerConfig, image: &ImageDefaults) -> Result<Vec<String>, SpecError> {
+    let (entrypoint, cmd) = match &config.entrypoint {
+        Some(ep) => (ep.clone(), config.cmd.clone().unwrap_or_default()),
+        None => (
+            image.entrypoint.clone().unwrap_or_default(),
+            config.cmd.clone().or_else(|| image.cmd.clone()).unwrap_or_default(),
+        ),
+    };
+    let args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    if args.is_empty() || args[0].is_empty() {
+        return Err(SpecError::NoCommand);
+    }
+    Ok(args)
+}
+
+/// Image env, then container env (a container value replaces the image's
+/// for the same key), with a default PATH when none is set.
+pub fn environment(config: &ContainerConfig, image: &ImageDefaults, hostname: &str) -> Vec<String> {
+    let mut env: Vec<String> = Vec::new();
+    let key = |s: &str| s.split_once('=').map(|(k, _)| k.to_string()).unwrap_or_else(|| s.to_string());
+    for e in image.env.iter().chain(config.env.iter()) {
+        let k = key(e);
+        env.retain(|x| key(x) != k);
+        env.push(e.clone());
+    }
+    if !env.iter().any(|e| key(e) == "PATH") {
+        env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    }
+    if !env.iter().any(|e| key(e) == "HOSTNAME") {
+        env.insert(1.min(env.len()), format!("HOSTNAME={hostname}"));
+    }
+    if config.tty && !env.iter().any(|e| key(e) == "TERM") {
+        env.push("TERM=xterm".into());
+    }
+    env
+}
+
+/// The container's hostname: as configured, else the short id.
+pub fn hostname(config: &ContainerConfig, id: &str) -> String {
+    if !config.hostname.is_empty() {
+        config.hostname.clone()
+    } else {
+        id.chars().take(12).collect()
+    }
+}
+
+/// Docker's default capability set.
+pub const DEFAULT_CAPS: [Capability; 14] = [
+    Capability::Chown,
+    Capability::DacOverride,
+    Capability::Fsetid,
+    Capability::Fowner,
+    Capability::Mknod,
+    Capability::NetRaw,
+    Capability::Setgid,
+    Capability::Setuid,
+    Capability::Setfcap,
+    Capability::Setpcap,
+    Capability::NetBindService,
+    Capability::SysChroot,
+    Capability::Kill,
+    Capability::AuditWrite,
+];
+
+fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount, SpecError> {
+    MountBuilder::default()
+        .destination(dest)
+        .typ(typ)
+        .source(source)
+        .options(options.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .build()
+        .map_err(|e| SpecError::Invalid(e.to_string()))
+}
+
+fn default_mounts() -> Result<Vec<Mount>, SpecError> {
+    Ok(vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
+        mount("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])?,
+        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"])?,
+        mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", "ro"])?,
+        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
+        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])?,
+    ])
+}
+
+/// Parses `src:dst[:opts]` from `HostConfig.Binds`.
+pub fn parse_bind(bind: &str) -> Result<(String, String, bool), SpecError> {
+    let parts: Vec<&str> = bind.split(':').collect();
+    let (src, dst, opts) = match parts.as_slice() {
+        [s, d] => (*s, *d, ""),
+        [s, d, o] => (*s, *d, *o),
+        _ => return Err(SpecError::Invalid(format!("invalid volume specification: '{bind}'"))),
+    };
+    if !src.starts_with('/') {
+        return Err(SpecError::Invalid(format!(
+            "invalid volume specification: '{bind}': named volumes are not supported by berth yet; use an absolute host path"
+        )));
+    }
+    if !dst.starts_with('/') {
+        return Err(SpecError::Invalid(format!("invalid volume specification: '{bind}': mount path must be absolute")));
+    }
+    let mut ro = false;
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => ro = true,
+            "rw" | "z" | "Z" | "rprivate" | "private" | "rshared" | "shared" | "rslave" | "slave" | "nocopy" => {}
+            other => return Err(SpecError::Invalid(format!("invalid mode: {other} (in bind '{bind}')"))),
+        }
+    }
+    Ok((src.to_string(), dst.to_string(), ro))
+}
+
+/// The bind mounts of a container (Binds and Mounts of type bind). Host
+/// paths must exist.
+pub fn bind_mounts(host: &HostConfig) -> Result<Vec<Mount>, SpecError> {
+    let mut binds: Vec<(String, String, bool)> = Vec::new();
+    for b in &host.binds {
+        binds.push(parse_bind(b)?);
+    }
+    for m in &host.mounts {
+        match m.kind {
+            MountKind::Bind => binds.push((m.source.clone(), m.target.clone(), m.read_only)),
+            _ => return Err(SpecError::Invalid(format!("mount type {:?} is not supported by berth yet; use type bind", m.kind))),
+        }
+    }
+    let mut out = Vec::new();
+    for (src, dst, ro) in binds {
+        if !Path::new(&src).exists() {
+            return Err(SpecError::Invalid(format!(
+                "invalid mount config for type \"bind\": bind source path does not exist: {src}"
+            )));
+        }
+        let mode = if ro { "ro" } else { "rw" };
+        out.push(mount(&dst, "bind", &src, &["rbind", "rprivate", mode])?);
+    }
+    Ok(out)
+}
+
+/// Builds the spec.
+pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
+    let inv = |e: oci_spec::OciSpecError| SpecError::Invalid(e.to_string());
+    let cfg = input.config;
+    let args = command(cfg, input.image)?;
+    let cwd = if !cfg.working_dir.is_empty() {
+        cfg.working_dir.clone()
+    } else if !input.image.working_dir.is_empty() {
+        input.image.working_dir.clone()
+    } else {
+        "/".into()
+    };
+    if !cwd.starts_with('/') {
+        return Err(SpecError::Invalid(format!("the working directory '{cwd}' is invalid, it needs to be an absolute path")));
+    }
+    let caps: std::collections::HashSet<Capability> = DEFAULT_CAPS.into_iter().collect();
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .build()
+        .map_err(inv)?;
+    let (uid, gid, additional) = &input.user;
+    let user = UserBuilder::default().uid(*uid).gid(*gid).additional_gids(additional.clone()).build().map_err(inv)?;
+    let host_name = hostname(cfg, input.id);
+    let env = environment(cfg, input.image, &host_name);
+    let mut process = ProcessBuilder::default()
+        .terminal(cfg.tty)
+        .user(user)
+        .args(args)
+        .env(env)
+        .cwd(cwd)
+        .capabilities(capabilities)
+        .no_new_privileges(false)
+        .build()
+        .map_err(inv)?;
+    process.set_rlimits(None);
+
+    let network = Network::from_mode(&input.host.network_mode).map_err(SpecError::Invalid)?;
+    let mut namespaces: Vec<LinuxNamespace> = Vec::new();
+    for t in [LinuxNamespaceType::Pid, LinuxNamespaceType::Ipc, LinuxNamespaceType::Uts, LinuxNamespaceType::Mount] {
+        namespaces.push(LinuxNamespaceBuilder::default().typ(t).build().map_err(inv)?);
+    }
+    if network == Network::Private {
+        namespaces.push(LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network).build().map_err(inv)?);
+    }
+
+    let mut resources = LinuxResourcesBuilder::default().devices(vec![
+        LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().map_err(inv)?,
+    ]);
+    let h = input.host;
+    if h.memory > 0 {
+        if h.memory < 6 * 1024 * 1024 {
+            return Err(SpecError::Invalid("Minimum memory limit allowed is 6MB".into()));
+        }
+        resources = resources.memory(LinuxMemoryBuilder::default().limit(h.memory).build().map_err(inv)?);
+    }
+    if h.cpu_shares > 0 || h.cpu_quota > 0 || h.cpu_period > 0 {
+        let mut cpu = LinuxCpuBuilder::default();
+        if h.cpu_shares > 0 {
+            cpu = cpu.shares(h.cpu_shares as u64);
+        }
+        if h.cpu_quota > 0 {
+            cpu = cpu.quota(h.cpu_quota);
+        }
+        if h.cpu_period > 0 {
+            cpu = cpu.period(h.cpu_period as u64);
+        }
+        resources = resources.cpu(cpu.build().map_err(inv)?);
+    }
+    if let Some(p) = h.pids_limit.filter(|p| *p != 0) {
+        resources = resources.pids(LinuxPidsBuilder::default().limit(p).build().map_err(inv)?);
+    }
+    let linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .resources(resources.build().map_err(inv)?)
+        .cgroups_path(PathBuf::from(format!("/{}/{}", input.namespace, input.id)))
+        .masked_paths(oci_spec::runtime::get_default_maskedpaths())
+        .readonly_paths(oci_spec::runtime::get_default_readonly_paths())
+        .build()
+        .map_err(inv)?;
+
+    let mut mounts = default_mounts()?;
+    if let Some(etc) = input.etc {
+        for (dest, src) in [("/etc/hostname", &etc.hostname), ("/etc/hosts", &etc.hosts), ("/etc/resolv.conf", &etc.resolv_conf)] {
+            mounts.push(mount(dest, "bind", &src.display().to_string(), &["rbind", "rprivate", "rw"])?);
+        }
+    }
+    mounts.extend(bind_mounts(input.host)?);
+
+    let mut spec = Spec::default();
+    spec.set_hostname(Some(host_name));
+    spec.set_process(Some(process));
+    spec.set_root(Some(RootBuilder::default().path("rootfs").readonly(false).build().map_err(inv)?));
+    spec.set_mounts(Some(mounts));
+    spec.set_linux(Some(linux));
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(cmd: &[&str]) -> ContainerConfig {
+        ContainerConfig { cmd: Some(cmd.iter().map(|s| s.to_string()).collect()), ..Default::default() }
+    }
+
+    #[test]
+    fn command_rules() {
+        let img = ImageDefaults { cmd: Some(vec!["sh".into()]), entrypoint: Some(vec!["/init".into()]), ..Default::default() };
+        assert_eq!(command(&cfg(&["echo", "hi"]), &img).unwrap(), ["/init", "echo", "hi"]);
+        let mut c = ContainerConfig::default();
+        assert_eq!(command(&c, &img).unwrap(), ["/init", "sh"]);
+        c.entrypoint = Some(vec!["/bin/env".into()]);
+        assert_eq!(command(&c, &img).unwrap(), ["/bin/env"], "a container entrypoint drops the image cmd");
+        assert_eq!(command(&ContainerConfig::default(), &ImageDefaults::default()), Err(SpecError::NoCommand));
+    }
+
+    #[test]
+    fn env_merges_and_defaults_path() {
+        let img = ImageDefaults { env: vec!["A=1".into(), "B=2".into()], ..Default::default() };
+        let c = ContainerConfig { env: vec!["B=3".into()], tty: true, ..Default::default() };
+        let env = environment(&c, &img, "h");
+        assert!(env.contains(&"HOSTNAME=h".to_string()));
+        assert!(env[0].starts_with("PATH="));
+        assert!(env.contains(&"A=1".to_string()) && env.contains(&"B=3".to_string()) && !env.contains(&"B=2".to_string()));
+        assert!(env.contains(&"TERM=xterm".to_string()));
+    }
+
+    #[test]
+    fn binds_parse_and_check() {
+        assert_eq!(parse_bind("/a:/b:ro").unwrap(), ("/a".into(), "/b".into(), true));
+        assert_eq!(parse_bind("/a:/b").unwrap(), ("/a".into(), "/b".into(), false));
+        assert!(parse_bind("vol:/b").unwrap_err().to_string().contains("named volumes are not supported"));
+        assert!(parse_bind("/a:b").is_err());
+        assert!(parse_bind("/a:/b:bogus").unwrap_err().to_string().contains("invalid mode: bogus"));
+        let h = HostConfig { binds: vec!["/nonexistent-berth-src:/x".into()], ..Default::default() };
+        assert!(bind_mounts(&h).unwrap_err().to_string().contains("bind source path does not exist"));
+    }
+
+    #[test]
+    fn spec_has_docker_defaults_and_resources() {
+        let c = cfg(&["true"]);
+        let h = HostConfig { memory: 64 << 20, cpu_shares: 512, pids_limit: Some(20), network_mode: "none".into(), binds: vec!["/tmp:/host-tmp:ro".into()], ..Default::default() };
+        let img = ImageDefaults::default();
+        let spec = build(&SpecInput { id: "abc", namespace: "berth", config: &c, host: &h, image: &img, user: (0, 0, vec![]), etc: None }).unwrap();
+        let linux = spec.linux().as_ref().unwrap();
+        assert_eq!(linux.cgroups_path().as_deref(), Some(Path::new("/berth/abc")));
+        let r = linux.resources().as_ref().unwrap();
+        assert_eq!(r.memory().as_ref().unwrap().limit(), Some(64 << 20));
+        assert_eq!(r.pids().as_ref().unwrap().limit(), 20);
+        assert!(linux.namespaces().as_ref().unwrap().iter().any(|n| n.typ() == LinuxNamespaceType::Network));
+        let p = spec.process().as_ref().unwrap();
+        assert!(p.rlimits().is_none(), "no rlimits: the daemon may lack CAP_SYS_RESOURCE");
+        assert_eq!(p.capabilities().as_ref().unwrap().bounding().as_ref().unwrap().len(), 14);
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["root"]["path"], "rootfs");
+        assert!(json["mounts"].as_array().unwrap().iter().any(|m| m["destination"] == "/host-tmp" && m["options"][2] == "ro"));
+
+        let h = HostConfig { network_mode: "host".into(), ..Default::default() };
+        let spec = build(&SpecInput { id: "abc", namespace: "berth", config: &c, host: &h, image: &img, user: (0, 0, vec![]), etc: None }).unwrap();
+        assert!(!spec.linux().as_ref().unwrap().namespaces().as_ref().unwrap().iter().any(|n| n.typ() == LinuxNamespaceType::Network));
+        let h = HostConfig { network_mode: "container:x".into(), ..Default::default() };
+        assert!(build(&SpecInput { id: "abc", namespace: "berth", config: &c, host: &h, image: &img, user: (0, 0, vec![]), etc: None }).unwrap_err().to_string().contains("not supported by berth yet"));
+    }
+}
