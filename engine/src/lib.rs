@@ -1,11 +1,61 @@
 //! # berth-engine
 //!
-//! The engine runs operations: each loads the current config
-//! [`Snapshot`](berth_config::Snapshot) once at its entry and passes it down.
-//! So far it holds the runtime service ([`runtimes`]): reloads and the
-//! runtime inventory. Containers, images, exec and events come next (see
-//! ARCHITECTURE.md).
+//! Operations on containers, images and execs, over containerd. Each
+//! operation loads the current config [`Snapshot`](berth_config::Snapshot)
+//! once at its entry and passes it down.
+//!
+//! - [`runtimes`]: reloads and the runtime inventory.
+//! - [`containers`]: create/list/inspect/remove, the lifecycle, waiting, logs.
+//! - [`exec`]: processes in running containers.
+//! - [`images`]: import, list, tag, remove; references in [`reference`].
+//! - [`monitor`]: containerd's event stream drives exits.
+//! - [`spec`]: the OCI spec of a container.
+//! - [`events`]: the Docker-style event bus.
+//!
+//! [`Engine`] only bundles the services; it has no methods of its own
+//! beyond wiring them together.
 
+pub mod containers;
+pub mod ctd;
+pub mod error;
+pub mod events;
+pub mod exec;
+pub mod images;
+pub mod monitor;
 pub mod reference;
 pub mod runtimes;
 pub mod spec;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use error::{EngineError, Result};
+
+/// The services of a running daemon.
+#[derive(Clone)]
+pub struct Engine {
+    pub runtimes: Arc<runtimes::RuntimeService>,
+    pub containers: Arc<containers::ContainerService>,
+    pub images: Arc<images::ImageService>,
+    pub execs: Arc<exec::ExecService>,
+    pub events: Arc<events::EventBus>,
+}
+
+impl Engine {
+    /// Wires the services over a containerd namespace and the record store,
+    /// and starts the event loop.
+    pub async fn start(
+        runtimes: Arc<runtimes::RuntimeService>,
+        client: berth_containerd::Client,
+        store: berth_store::Store,
+        exec_root: PathBuf,
+    ) -> Result<Engine> {
+        let ctd = ctd::Ctd::new(client).await?;
+        let events = Arc::new(events::EventBus::new());
+        let images = Arc::new(images::ImageService::new(ctd.images.clone(), events.clone()));
+        let containers = Arc::new(containers::ContainerService::new(store, ctd, images.clone(), runtimes.clone(), events.clone(), exec_root));
+        let execs = Arc::new(exec::ExecService::new(containers.clone()));
+        tokio::spawn(monitor::run(containers.clone(), execs.clone()));
+        Ok(Engine { runtimes, containers, images, execs, events })
+    }
+}

@@ -320,6 +320,47 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     Ok(spec)
 }
 
+/// The process of an exec in a running container: the container's env,
+/// user and working dir unless the exec gives its own.
+pub fn exec_process(
+    container: &ContainerConfig,
+    args: Vec<String>,
+    env: &[String],
+    user: (u32, u32),
+    working_dir: &str,
+    tty: bool,
+) -> Result<oci_spec::runtime::Process, SpecError> {
+    let inv = |e: oci_spec::OciSpecError| SpecError::Invalid(e.to_string());
+    if args.is_empty() || args[0].is_empty() {
+        return Err(SpecError::Invalid("No exec command specified".into()));
+    }
+    let merged = ContainerConfig { env: container.env.iter().chain(env.iter()).cloned().collect(), tty, ..Default::default() };
+    let env = environment(&merged, &ImageDefaults::default(), &hostname(container, ""))
+        .into_iter()
+        .filter(|e| e != "HOSTNAME=")
+        .collect::<Vec<_>>();
+    let cwd = [working_dir, container.working_dir.as_str()].into_iter().find(|d| !d.is_empty()).unwrap_or("/").to_string();
+    let caps: std::collections::HashSet<Capability> = DEFAULT_CAPS.into_iter().collect();
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .build()
+        .map_err(inv)?;
+    let mut p = ProcessBuilder::default()
+        .terminal(tty)
+        .user(UserBuilder::default().uid(user.0).gid(user.1).build().map_err(inv)?)
+        .args(args)
+        .env(env)
+        .cwd(cwd)
+        .capabilities(capabilities)
+        .no_new_privileges(false)
+        .build()
+        .map_err(inv)?;
+    p.set_rlimits(None);
+    Ok(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,268 @@
+//! Container records in containerd: create (with a snapshot rootfs prepared
+//! from an image's chainID), get, list, delete.
+//!
+//! GC-safe ordering (see the prototype's findings):
+//! * the snapshot is prepared and the container created inside one short
+//!   lease, so GC cannot remove the unreferenced active snapshot in between;
+//! * on delete the snapshot is removed **before** the container record, and
+//!   NotFound counts as success.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use containerd_client::services::v1::container::Runtime as PbRuntime;
+use containerd_client::services::v1::containers_client::ContainersClient;
+use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
+use containerd_client::services::v1::snapshots::{MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest};
+use containerd_client::services::v1::{
+    Container, CreateContainerRequest, DeleteContainerRequest, GetContainerRequest, ListContainersRequest,
+    UpdateContainerRequest,
+};
+use containerd_client::types::Mount;
+use prost_types::Any;
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::runtime::ShimRuntime;
+use crate::util::to_system_time;
+
+/// Type URL of an OCI runtime spec packed as JSON in an `Any`.
+pub const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+
+/// Packs an OCI runtime spec (JSON) into an `Any`.
+pub fn spec_any(spec: &oci_spec::runtime::Spec) -> Result<Any> {
+    Ok(Any { type_url: SPEC_TYPE_URL.into(), value: serde_json::to_vec(spec).map_err(|e| Error::json("encoding OCI spec", e))? })
+}
+
+/// Where a container's root filesystem comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rootfs {
+    /// A new active snapshot (key = container id) on top of `parent`
+    /// (an image's top chainID; empty = an empty rootfs).
+    Snapshot {
+        /// Snapshotter name.
+        snapshotter: String,
+        /// Parent snapshot (chainID).
+        parent: String,
+    },
+    /// No snapshot: the spec's `root.path` is absolute (Docker's own way) or
+    /// the caller passes its own mounts to the task.
+    None,
+}
+
+/// A container to create.
+#[derive(Debug, Clone)]
+pub struct NewContainer {
+    /// Container id (also the snapshot key).
+    pub id: String,
+    /// Image name (informational).
+    pub image: String,
+    /// The OCI runtime spec.
+    pub spec: oci_spec::runtime::Spec,
+    /// Shim and its options.
+    pub runtime: ShimRuntime,
+    /// Labels of the record.
+    pub labels: HashMap<String, String>,
+    /// Rootfs source.
+    pub rootfs: Rootfs,
+}
+
+/// A container record as containerd stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerInfo {
+    /// Id.
+    pub id: String,
+    /// Image name.
+    pub image: String,
+    /// Labels.
+    pub labels: HashMap<String, String>,
+    /// Shim and options.
+    pub runtime: ShimRuntime,
+    /// Snapshotter ("" without snapshot).
+    pub snapshotter: String,
+    /// Snapshot key ("" without snapshot).
+    pub snapshot_key: String,
+    /// The spec, when it decodes.
+    pub spec: Option<oci_spec::runtime::Spec>,
+    /// Created at.
+    pub created_at: Option<SystemTime>,
+}
+
+fn info_from(c: Container) -> ContainerInfo {
+    let runtime = c
+        .runtime
+        .map(|r| ShimRuntime { name: r.name, options: r.options })
+        .unwrap_or_else(|| ShimRuntime::bare(""));
+    ContainerInfo {
+        spec: c.spec.as_ref().and_then(|a| serde_json::from_slice(&a.value).ok()),
+        id: c.id,
+        image: c.image,
+        labels: c.labels,
+        runtime,
+        snapshotter: c.snapshotter,
+        snapshot_key: c.snapshot_key,
+        created_at: to_system_time(c.created_at.as_ref()),
+    }
+}
+
+/// Container operations of one namespace.
+#[derive(Debug, Clone)]
+pub struct Containers {
+    client: Client,
+}
+
+impl Containers {
+    /// Wraps a client.
+    pub fn new(client: Client) -> Self {
+        Containers { client }
+    }
+
+    /// Creates the container (and its snapshot); returns the rootfs mounts
+    /// to pass to the task (empty for [`Rootfs::None`]). On failure nothing
+    /// is left behind.
+    pub async fn create(&self, new: NewContainer) -> Result<Vec<Mount>> {
+        let lease = self.client.create_lease("berth-create", Duration::from_secs(600)).await?;
+        let mut snapshots = SnapshotsClient::new(self.client.channel());
+        let (snapshotter, key, mounts) = match &new.rootfs {
+            Rootfs::Snapshot { snapshotter, parent } => {
+                let mounts = snapshots
+                    .prepare(self.client.leased_request(
+                        PrepareSnapshotRequest {
+                            snapshotter: snapshotter.clone(),
+                            key: new.id.clone(),
+                            parent: parent.clone(),
+                            labels: HashMap::new(),
+                        },
+                        &lease,
+                    ))
+                    .await
+                    .map_err(Error::from);
+                match mounts {
+                    Ok(resp) => (snapshotter.clone(), new.id.clone(), resp.into_inner().mounts),
+                    Err(e) => {
+                        let _ = lease.delete().await;
+                        return Err(e);
+                    }
+                }
+            }
+            Rootfs::None => (String::new(), String::new(), Vec::new()),
+        };
+        let created = async {
+            let container = Container {
+                id: new.id.clone(),
+                labels: new.labels.clone(),
+                image: new.image.clone(),
+                runtime: Some(PbRuntime { name: new.runtime.name.clone(), options: new.runtime.options.clone() }),
+                spec: Some(spec_any(&new.spec)?),
+                snapshotter: snapshotter.clone(),
+                snapshot_key: key.clone(),
+                ..Default::default()
+            };
+            ContainersClient::new(self.client.channel())
+                .create(self.client.leased_request(CreateContainerRequest { container: Some(container) }, &lease))
+                .await?;
+            Ok::<(), Error>(())
+        }
+        .await;
+        if let Err(e) = created {
+            if !key.is_empty() {
+                let _ = snapshots
+                    .remove(self.client.request(RemoveSnapshotRequest { snapshotter: snapshotter.clone(), key: key.clone() }))
+                    .await;
+            }
+            let _ = lease.delete().await;
+            return Err(e);
+        }
+        if let Err(e) = lease.delete().await {
+            tracing::warn!(error = %e, "deleting create lease failed; it will expire");
+        }
+        tracing::debug!(id = %new.id, runtime = %new.runtime.name, %snapshotter, "container created");
+        Ok(mounts)
+    }
+
+    /// Replaces the spec and runtime of an existing container (a new run of
+    /// a stopped container: the runtime may have been redefined by a reload,
+    /// the snapshot with the container's files stays).
+    pub async fn update(&self, id: &str, spec: &oci_spec::runtime::Spec, runtime: &ShimRuntime) -> Result<()> {
+        let container = Container {
+            id: id.into(),
+            runtime: Some(PbRuntime { name: runtime.name.clone(), options: runtime.options.clone() }),
+            spec: Some(spec_any(spec)?),
+            ..Default::default()
+        };
+        ContainersClient::new(self.client.channel())
+            .update(self.client.request(UpdateContainerRequest {
+                container: Some(container),
+                update_mask: Some(prost_types::FieldMask { paths: vec!["spec".into(), "runtime".into()] }),
+            }))
+            .await?;
+        Ok(())
+    }
+
+    /// The mounts of a container's snapshot (to create its task again, e.g.
+    /// after a restart).
+    pub async fn rootfs_mounts(&self, id: &str) -> Result<Vec<Mount>> {
+        let info = self.get(id).await?;
+        if info.snapshot_key.is_empty() {
+            return Ok(Vec::new());
+        }
+        let resp = SnapshotsClient::new(self.client.channel())
+            .mounts(self.client.request(MountsRequest { snapshotter: info.snapshotter, key: info.snapshot_key }))
+            .await?;
+        Ok(resp.into_inner().mounts)
+    }
+
+    /// One container record.
+    pub async fn get(&self, id: &str) -> Result<ContainerInfo> {
+        let resp = ContainersClient::new(self.client.channel())
+            .get(self.client.request(GetContainerRequest { id: id.into() }))
+            .await?
+            .into_inner();
+        resp.container.map(info_from).ok_or_else(|| Error::NotFound(format!("container {id}")))
+    }
+
+    /// All container records (optionally filtered, containerd filter syntax,
+    /// e.g. `labels."com.example"==x`).
+    pub async fn list(&self, filters: Vec<String>) -> Result<Vec<ContainerInfo>> {
+        let resp = ContainersClient::new(self.client.channel())
+            .list(self.client.request(ListContainersRequest { filters }))
+            .await?
+            .into_inner();
+        Ok(resp.containers.into_iter().map(info_from).collect())
+    }
+
+    /// Deletes a container: its snapshot first, then the record. A missing
+    /// snapshot or record counts as success. The task must be deleted first.
+    pub async fn delete(&self, id: &str) -> Result<()> {
+        let info = match self.get(id).await {
+            Ok(i) => Some(i),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(info) = &info {
+            if !info.snapshot_key.is_empty() {
+                match SnapshotsClient::new(self.client.channel())
+                    .remove(self.client.request(RemoveSnapshotRequest {
+                        snapshotter: info.snapshotter.clone(),
+                        key: info.snapshot_key.clone(),
+                    }))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(s) if s.code() == tonic::Code::NotFound => {}
+                    Err(s) => return Err(s.into()),
+                }
+            }
+        }
+        match ContainersClient::new(self.client.channel())
+            .delete(self.client.request(DeleteContainerRequest { id: id.into() }))
+            .await
+        {
+            Ok(_) => {}
+            Err(s) if s.code() == tonic::Code::NotFound => {}
+            Err(s) => return Err(s.into()),
+        }
+        tracing::debug!(id, "container deleted");
+        Ok(())
+    }
+}

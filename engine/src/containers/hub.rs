@@ -1,0 +1,229 @@
+//! A container's in-memory coordination point (never persisted): attached
+//! clients, stdin from an attached client, the raw exit of the current run,
+//! and a tick that wakes waiters whenever the container's state changes.
+//!
+//! One `Hub` lives per container from create (or restore) to removal; a
+//! waiter or an attached client holds an `Arc<Hub>`, so it survives removal
+//! and can still read the last exit code.
+
+use std::sync::{Arc, Mutex};
+
+use berth_store::logfile::LogWriter;
+use bytes::Bytes;
+use tokio::sync::{mpsc, watch};
+
+/// A piece of output for attached clients. With a TTY everything is `Stdout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chunk {
+    Stdout(Bytes),
+    Stderr(Bytes),
+}
+
+/// Input for the container's stdin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StdinMsg {
+    Data(Bytes),
+    /// Close the container's stdin (a `StdinOnce` client reached EOF).
+    Eof,
+}
+
+/// What waiters watch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tick {
+    /// Completed runs (exits recorded).
+    pub exits: u64,
+    /// Exit code of the last run.
+    pub last_exit: i64,
+    pub removed: bool,
+}
+
+/// The raw exit of a run, as containerd reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawExit {
+    pub pid: u32,
+    pub code: u32,
+}
+
+#[derive(Default)]
+struct StdinState {
+    tx: Option<mpsc::Sender<StdinMsg>>,
+    pending: Option<mpsc::Receiver<StdinMsg>>,
+}
+
+/// How many chunks an attached client may lag behind before the output
+/// copier waits for it (Docker blocks too: attach output is never dropped).
+const SUBSCRIBER_BUFFER: usize = 64;
+
+/// The live part of a running container: what its exit must clean up.
+pub struct Run {
+    pub pid: u32,
+    pub io: Option<tokio::task::JoinHandle<()>>,
+    pub fifos: berth_containerd::FifoSet,
+}
+
+pub struct Hub {
+    run: Mutex<Option<Run>>,
+    subscribers: Mutex<Vec<mpsc::Sender<Chunk>>>,
+    stdin: Mutex<StdinState>,
+    tick: watch::Sender<Tick>,
+    exited: watch::Sender<Option<RawExit>>,
+    log: Mutex<Option<Arc<LogWriter>>>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub {
+            run: Mutex::new(None),
+            subscribers: Mutex::new(Vec::new()),
+            stdin: Mutex::new(StdinState::default()),
+            tick: watch::channel(Tick::default()).0,
+            exited: watch::channel(None).0,
+            log: Mutex::new(None),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Hub {
+    /// Attaches a client: it receives the output of the current run (or of
+    /// the next one, if the container is not running) until that run's
+    /// output ends.
+    pub fn attach(&self) -> mpsc::Receiver<Chunk> {
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
+        lock(&self.subscribers).push(tx);
+        rx
+    }
+
+    /// The attached clients, for the output copier.
+    pub fn subscribers(&self) -> Vec<mpsc::Sender<Chunk>> {
+        let mut subs = lock(&self.subscribers);
+        subs.retain(|s| !s.is_closed());
+        subs.clone()
+    }
+
+    /// The run's output ended: attached clients see the end of the stream.
+    pub fn end_output(&self) {
+        lock(&self.subscribers).clear();
+    }
+
+    /// A sender into the container's stdin, for an attached client. Data
+    /// sent before the container starts is delivered when it does.
+    pub fn stdin(&self) -> mpsc::Sender<StdinMsg> {
+        let mut s = lock(&self.stdin);
+        if let Some(tx) = &s.tx {
+            if !tx.is_closed() {
+                return tx.clone();
+            }
+        }
+        let (tx, rx) = mpsc::channel(64);
+        s.tx = Some(tx.clone());
+        s.pending = Some(rx);
+        tx
+    }
+
+    /// For a starting run: the receiver its stdin pump reads.
+    pub fn take_stdin(&self) -> mpsc::Receiver<StdinMsg> {
+        let mut s = lock(&self.stdin);
+        if let Some(rx) = s.pending.take() {
+            return rx;
+        }
+        let (tx, rx) = mpsc::channel(64);
+        s.tx = Some(tx);
+        rx
+    }
+
+    /// Forget stdin of a finished run.
+    pub fn reset_stdin(&self) {
+        *lock(&self.stdin) = StdinState::default();
+    }
+
+    pub fn watch_tick(&self) -> watch::Receiver<Tick> {
+        self.tick.subscribe()
+    }
+
+    pub fn tick(&self) -> Tick {
+        *self.tick.borrow()
+    }
+
+    /// Records an exit for waiters.
+    pub fn record_exit(&self, code: i64) {
+        self.tick.send_modify(|t| {
+            t.exits += 1;
+            t.last_exit = code;
+        });
+    }
+
+    pub fn mark_removed(&self) {
+        self.tick.send_modify(|t| t.removed = true);
+    }
+
+    /// Set by the event loop the moment containerd reports the exit.
+    pub fn set_exited(&self, exit: Option<RawExit>) {
+        self.exited.send_replace(exit);
+    }
+
+    pub fn watch_exited(&self) -> watch::Receiver<Option<RawExit>> {
+        self.exited.subscribe()
+    }
+
+    pub fn set_run(&self, run: Run) {
+        *lock(&self.run) = Some(run);
+    }
+
+    pub fn take_run(&self) -> Option<Run> {
+        lock(&self.run).take()
+    }
+
+    /// The container's log writer (opened once, shared by every run).
+    pub fn log(&self, path: &std::path::Path) -> Result<Arc<LogWriter>, berth_store::LogError> {
+        let mut l = lock(&self.log);
+        if let Some(w) = &*l {
+            return Ok(w.clone());
+        }
+        let w = Arc::new(LogWriter::open(path)?);
+        *l = Some(w.clone());
+        Ok(w)
+    }
+
+    /// The log writer if one is open (for `logs --follow`).
+    pub fn current_log(&self) -> Option<Arc<LogWriter>> {
+        lock(&self.log).clone()
+    }
+
+    pub fn close_log(&self) {
+        if let Some(w) = lock(&self.log).take() {
+            let _ = w.close();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stdin_before_start_is_delivered() {
+        let hub = Hub::default();
+        let tx = hub.stdin();
+        tx.send(StdinMsg::Data(Bytes::from_static(b"abc"))).await.unwrap();
+        tx.send(StdinMsg::Eof).await.unwrap();
+        let mut rx = hub.take_stdin();
+        assert_eq!(rx.recv().await, Some(StdinMsg::Data(Bytes::from_static(b"abc"))));
+        assert_eq!(rx.recv().await, Some(StdinMsg::Eof));
+    }
+
+    #[tokio::test]
+    async fn attach_ends_with_the_output() {
+        let hub = Hub::default();
+        let mut rx = hub.attach();
+        for s in hub.subscribers() {
+            s.send(Chunk::Stdout(Bytes::from_static(b"x"))).await.unwrap();
+        }
+        hub.end_output();
+        assert_eq!(rx.recv().await, Some(Chunk::Stdout(Bytes::from_static(b"x"))));
+        assert_eq!(rx.recv().await, None);
+    }
+}

@@ -1,0 +1,450 @@
+//! Start, stop, kill, pause, restart, remove, and what happens when a
+//! container's process exits.
+//!
+//! Every operation here holds the container's lifecycle lock. Exits arrive
+//! from containerd's event stream ([`ContainerService::on_exit`]): the raw
+//! exit is published to the hub at once (so a `stop` holding the lock sees
+//! it), then recorded under the lock by [`finalize`](ContainerService::finalize),
+//! which is idempotent: whoever holds the lock first records the exit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_containerd::{FifoSet, NewContainer, Rootfs};
+use berth_store::{ContainerRecord, ContainerStatus, PinnedRuntime};
+
+use super::hub::{RawExit, Run};
+use super::{io, parse_user, ContainerService};
+use crate::ctd::shim_runtime;
+use crate::error::{EngineError, Result};
+use crate::spec::{self, EtcFiles, ImageDefaults};
+
+/// How long `stop` waits for the exit after SIGKILL before asking containerd.
+const KILL_GRACE: Duration = Duration::from_secs(10);
+
+fn now() -> String {
+    berth_store::timefmt::now_rfc3339_nano()
+}
+
+/// Parses a signal: a number, or a name with or without `SIG`, any case.
+pub fn parse_signal(s: &str) -> Result<u32> {
+    if let Ok(n) = s.parse::<u32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let n = match name {
+        "HUP" => 1, "INT" => 2, "QUIT" => 3, "ILL" => 4, "TRAP" => 5, "ABRT" | "IOT" => 6, "BUS" => 7,
+        "FPE" => 8, "KILL" => 9, "USR1" => 10, "SEGV" => 11, "USR2" => 12, "PIPE" => 13, "ALRM" => 14,
+        "TERM" => 15, "STKFLT" => 16, "CHLD" => 17, "CONT" => 18, "STOP" => 19, "TSTP" => 20, "TTIN" => 21,
+        "TTOU" => 22, "URG" => 23, "XCPU" => 24, "XFSZ" => 25, "VTALRM" => 26, "PROF" => 27, "WINCH" => 28,
+        "IO" | "POLL" => 29, "PWR" => 30, "SYS" => 31,
+        _ => return Err(EngineError::InvalidParameter(format!("Invalid signal: {s}"))),
+    };
+    Ok(n)
+}
+
+fn not_running(id: &str) -> EngineError {
+    EngineError::Conflict(format!("Container {id} is not running"))
+}
+
+impl ContainerService {
+    /// Starts a container. 304 (`NotModified`) if it is running.
+    pub async fn start(&self, key: &str) -> Result<()> {
+        let id = self.get(key)?.id.clone();
+        let _lock = self.store.lock(&id).await;
+        let rec = self.get(&id)?;
+        if rec.state.running {
+            return Err(EngineError::NotModified);
+        }
+        match self.start_locked(&rec).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let code = match &e {
+                    EngineError::Start { exit_code, .. } => *exit_code as i64,
+                    _ => 128,
+                };
+                let msg = e.to_string();
+                tracing::warn!(container = %rec.id, runtime = %rec.host_config.runtime, error = %msg, "container start failed");
+                let _ = self
+                    .update(&rec.id, move |r| {
+                        r.state.exit_code = code;
+                        r.state.error = msg;
+                    })
+                    .await;
+                if rec.host_config.auto_remove {
+                    let _ = self.remove_locked(&rec.id).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_locked(&self, rec: &ContainerRecord) -> Result<()> {
+        let id = rec.id.as_str();
+        // One snapshot for the whole operation; the Resolved holds it (and
+        // so keeps its wrapper alive) until the resolution is pinned below.
+        let snap = self.runtimes.snapshot();
+        let runtime_name = if rec.host_config.runtime.is_empty() { snap.runtimes.default.clone() } else { rec.host_config.runtime.clone() };
+        let resolved = snap.get(&runtime_name)?;
+        if let Some(prev) = &rec.pinned_runtime {
+            let now_binary = resolved.binary.as_ref().map(|b| b.display().to_string());
+            if prev.binary != now_binary || prev.args != resolved.args || prev.shim != resolved.shim {
+                tracing::info!(container = %id, runtime = %runtime_name, old_generation = prev.generation, new_generation = resolved.generation(),
+                    "runtime definition changed since the last start; using the new one");
+            }
+        }
+
+        let image = self.images.resolve(&rec.image_id).await?;
+        let (uid, gid) = parse_user(&rec.config.user)?;
+        let etc = write_etc_files(&self.store.container_dir(id), rec)
+            .map_err(|e| EngineError::Internal(format!("writing /etc files for container {id}: {e}")))?;
+        let spec = spec::build(&spec::SpecInput {
+            id,
+            namespace: self.ctd.client.namespace(),
+            config: &rec.config,
+            host: &rec.host_config,
+            image: &ImageDefaults::default(),
+            user: (uid, gid, vec![]),
+            etc: Some(&etc),
+        })?;
+        let runtime = shim_runtime(&resolved);
+
+        // containerd container: reuse the one of an earlier run (it holds the
+        // container's filesystem) with this run's spec and runtime.
+        let mounts = match self.ctd.containers.get(id).await {
+            Ok(_) => {
+                let _ = self.ctd.tasks.delete(id).await;
+                self.ctd.containers.update(id, &spec, &runtime).await?;
+                self.ctd.containers.rootfs_mounts(id).await?
+            }
+            Err(e) if e.is_not_found() => {
+                self.ctd
+                    .containers
+                    .create(NewContainer {
+                        id: id.to_string(),
+                        image: image.name.clone(),
+                        spec,
+                        runtime,
+                        labels: Default::default(),
+                        rootfs: Rootfs::Snapshot { snapshotter: self.ctd.images.snapshotter().to_string(), parent: image.chain_id.clone().unwrap_or_default() },
+                    })
+                    .await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+
+        let tty = rec.config.tty;
+        let fifo_dir = self.fifo_root.join(id);
+        let fifos = FifoSet::create(&fifo_dir, rec.config.open_stdin, true, !tty)?;
+        let mut open = fifos.open()?;
+        let hub = self.hub(id);
+        hub.set_exited(None);
+        let created = self.ctd.tasks.create(id, &fifos.task_io(tty), mounts).await;
+        open.release();
+        let pid = match created {
+            Ok(pid) => pid,
+            Err(e) => {
+                let _ = fifos.remove();
+                return Err(e.into());
+            }
+        };
+        let log = hub.log(&self.store.log_path(id)).map_err(|e| EngineError::Internal(format!("opening the log of {id}: {e}")))?;
+        let io = io::spawn_output(id, hub.clone(), log, open.stdout.take(), open.stderr.take());
+        if let Some(tx) = open.stdin.take() {
+            io::spawn_stdin(id, hub.take_stdin(), tx, rec.config.stdin_once);
+        }
+        if let Err(e) = self.ctd.tasks.start(id).await {
+            let _ = self.ctd.tasks.delete(id).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), io).await;
+            let _ = fifos.remove();
+            hub.reset_stdin();
+            return Err(e.into());
+        }
+        hub.set_run(Run { pid, io: Some(io), fifos });
+
+        let pinned = PinnedRuntime {
+            name: runtime_name.clone(),
+            generation: resolved.generation(),
+            shim: resolved.shim.clone(),
+            binary: resolved.binary.as_ref().map(|b| b.display().to_string()),
+            args: resolved.args.clone(),
+            wrapper: resolved.wrapper.as_ref().map(|w| w.path.display().to_string()),
+            wrapper_digest: resolved.wrapper.as_ref().map(|w| w.digest.clone()),
+            options: serde_json::to_value(&resolved.options).unwrap_or_default(),
+        };
+        let name = runtime_name.clone();
+        let updated = self
+            .update(id, move |r| {
+                r.host_config.runtime = name;
+                r.state.status = ContainerStatus::Running;
+                r.state.running = true;
+                r.state.paused = false;
+                r.state.pid = pid;
+                r.state.exit_code = 0;
+                r.state.error = String::new();
+                r.state.started_at = now();
+                r.pinned_runtime = Some(pinned);
+            })
+            .await?;
+        drop(resolved); // pinned in the record now
+        tracing::info!(container = %id, runtime = %runtime_name, pid, generation = snap.generation, "container started");
+        self.event("start", &updated, &[]);
+        Ok(())
+    }
+
+    /// Called by the event loop when a container's init process exits.
+    pub fn on_exit(self: &Arc<Self>, id: &str, pid: u32, code: u32) {
+        self.hub(id).set_exited(Some(RawExit { pid, code }));
+        let svc = self.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            let _lock = svc.store.lock(&id).await;
+            if let Err(e) = svc.finalize(&id, pid, code).await {
+                tracing::error!(container = %id, error = %e, "recording the exit failed");
+            }
+        });
+    }
+
+    /// Records an exit (caller holds the lock). Idempotent: a second call
+    /// for the same run does nothing.
+    pub(crate) async fn finalize(&self, id: &str, pid: u32, code: u32) -> Result<()> {
+        let Some(rec) = self.store.get(id) else { return Ok(()) };
+        if !rec.state.running || (pid != 0 && rec.state.pid != pid) {
+            return Ok(());
+        }
+        let hub = self.hub(id);
+        match self.ctd.tasks.delete(id).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => tracing::warn!(container = %id, error = %e, "deleting the task failed"),
+        }
+        if let Some(mut run) = hub.take_run() {
+            if let Some(io) = run.io.take() {
+                if tokio::time::timeout(Duration::from_secs(10), io).await.is_err() {
+                    tracing::warn!(container = %id, "output still open 10 s after exit; closing the attached streams");
+                    hub.end_output();
+                }
+            }
+            let _ = run.fifos.remove();
+        }
+        hub.reset_stdin();
+        let code = code as i64;
+        let updated = self
+            .update(id, move |r| {
+                r.state.status = ContainerStatus::Exited;
+                r.state.running = false;
+                r.state.paused = false;
+                r.state.pid = 0;
+                r.state.exit_code = code;
+                r.state.finished_at = now();
+            })
+            .await?;
+        hub.record_exit(code);
+        tracing::info!(container = %id, runtime = %updated.host_config.runtime, exit_code = code, "container exited");
+        self.event("die", &updated, &[("exitCode", code.to_string())]);
+        if updated.host_config.auto_remove {
+            self.remove_locked(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits (up to `timeout`) for the raw exit of run `pid`.
+    async fn wait_exited(&self, id: &str, pid: u32, timeout: Duration) -> Option<u32> {
+        let mut rx = self.hub(id).watch_exited();
+        let res = tokio::time::timeout(timeout, rx.wait_for(|e| matches!(e, Some(x) if x.pid == pid || pid == 0))).await;
+        match res {
+            Ok(Ok(v)) => v.map(|x| x.code),
+            _ => None,
+        }
+    }
+
+    /// Kills a running container's process and records its exit; the caller
+    /// holds the lock. Used by stop (after the grace period) and forced rm.
+    async fn kill_and_finalize(&self, rec: &ContainerRecord) -> Result<()> {
+        let id = rec.id.as_str();
+        let pid = rec.state.pid;
+        if let Err(e) = self.ctd.tasks.kill(id, 9, true).await {
+            if !e.is_not_found() {
+                return Err(e.into());
+            }
+        }
+        let code = match self.wait_exited(id, pid, KILL_GRACE).await {
+            Some(c) => c,
+            None => match self.ctd.tasks.get(id, "").await {
+                Ok(st) => st.exit_status,
+                Err(_) => 137,
+            },
+        };
+        self.finalize(id, pid, code).await
+    }
+
+    /// Stops a container: its stop signal, then SIGKILL after `timeout`
+    /// seconds (default: the container's stop timeout, else 10).
+    pub async fn stop(&self, key: &str, timeout: Option<i64>) -> Result<()> {
+        let id = self.get(key)?.id.clone();
+        let _lock = self.store.lock(&id).await;
+        let rec = self.get(&id)?;
+        if !rec.state.running {
+            return Err(EngineError::NotModified);
+        }
+        let signal = match rec.config.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => parse_signal(s).unwrap_or(15),
+            None => 15,
+        };
+        let secs = timeout.or(rec.config.stop_timeout).unwrap_or(10);
+        if rec.state.paused {
+            let _ = self.ctd.tasks.resume(&id).await;
+        }
+        tracing::info!(container = %id, signal, timeout = secs, "stopping container");
+        match self.ctd.tasks.kill(&id, signal, false).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        let grace = Duration::from_secs(secs.max(0) as u64);
+        match self.wait_exited(&id, rec.state.pid, grace).await {
+            Some(code) => self.finalize(&id, rec.state.pid, code).await,
+            None => {
+                tracing::info!(container = %id, "container did not stop in time; sending SIGKILL");
+                self.kill_and_finalize(&rec).await
+            }
+        }?;
+        if let Some(r) = self.store.get(&id) {
+            self.event("stop", &r, &[]);
+        }
+        Ok(())
+    }
+
+    /// Sends a signal to a running container.
+    pub async fn kill(&self, key: &str, signal: &str) -> Result<()> {
+        let sig = if signal.is_empty() { 9 } else { parse_signal(signal)? };
+        let id = self.get(key)?.id.clone();
+        let _lock = self.store.lock(&id).await;
+        let rec = self.get(&id)?;
+        if !rec.state.running {
+            return Err(EngineError::Conflict(format!("Cannot kill container: {key}: Container {id} is not running")));
+        }
+        self.ctd.tasks.kill(&id, sig, false).await?;
+        self.event("kill", &rec, &[("signal", sig.to_string())]);
+        Ok(())
+    }
+
+    /// Restarts: stop (if running), then start.
+    pub async fn restart(&self, key: &str, timeout: Option<i64>) -> Result<()> {
+        match self.stop(key, timeout).await {
+            Ok(()) | Err(EngineError::NotModified) => {}
+            Err(e) => return Err(e),
+        }
+        self.start(key).await?;
+        if let Ok(r) = self.get(key) {
+            self.event("restart", &r, &[]);
+        }
+        Ok(())
+    }
+
+    /// Pauses or resumes a running container.
+    pub async fn set_paused(&self, key: &str, pause: bool) -> Result<()> {
+        let id = self.get(key)?.id.clone();
+        let _lock = self.store.lock(&id).await;
+        let rec = self.get(&id)?;
+        if !rec.state.running {
+            return Err(not_running(&id));
+        }
+        match (pause, rec.state.paused) {
+            (true, true) => return Err(EngineError::Conflict(format!("Container {id} is already paused"))),
+            (false, false) => return Err(EngineError::Conflict(format!("Container {id} is not paused"))),
+            _ => {}
+        }
+        if pause {
+            self.ctd.tasks.pause(&id).await?;
+        } else {
+            self.ctd.tasks.resume(&id).await?;
+        }
+        let updated = self
+            .update(&id, move |r| {
+                r.state.paused = pause;
+                r.state.status = if pause { ContainerStatus::Paused } else { ContainerStatus::Running };
+            })
+            .await?;
+        self.event(if pause { "pause" } else { "unpause" }, &updated, &[]);
+        Ok(())
+    }
+
+    /// Removes a container; a running one only with `force` (it is killed).
+    pub async fn remove(&self, key: &str, force: bool) -> Result<()> {
+        let id = self.get(key)?.id.clone();
+        let _lock = self.store.lock(&id).await;
+        let rec = self.get(&id)?;
+        if rec.state.running {
+            if !force {
+                return Err(EngineError::Conflict(format!(
+                    "You cannot remove a running container {id}. Stop the container before attempting removal or force remove"
+                )));
+            }
+            self.kill_and_finalize(&rec).await?;
+        }
+        if self.store.get(&id).is_some() {
+            self.remove_locked(&id).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes everything of a stopped container; the caller holds the lock.
+    pub(crate) async fn remove_locked(&self, id: &str) -> Result<()> {
+        let Some(rec) = self.store.get(id) else { return Ok(()) };
+        match self.ctd.tasks.delete(id).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => tracing::warn!(container = %id, error = %e, "deleting the task failed"),
+        }
+        self.ctd.containers.delete(id).await?;
+        let hub = self.hub(id);
+        hub.close_log();
+        let _ = std::fs::remove_dir_all(self.fifo_root.join(id));
+        let store = self.store.clone();
+        let rid = id.to_string();
+        tokio::task::spawn_blocking(move || store.remove(&rid))
+            .await
+            .map_err(|e| EngineError::Internal(e.to_string()))??;
+        hub.mark_removed();
+        self.drop_hub(id);
+        tracing::info!(container = %id, "container removed");
+        self.event("destroy", &rec, &[]);
+        Ok(())
+    }
+}
+
+/// Writes `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` for a
+/// container into its directory.
+fn write_etc_files(dir: &std::path::Path, rec: &ContainerRecord) -> std::io::Result<EtcFiles> {
+    let host = spec::hostname(&rec.config, &rec.id);
+    let files = EtcFiles { hostname: dir.join("hostname"), hosts: dir.join("hosts"), resolv_conf: dir.join("resolv.conf") };
+    std::fs::write(&files.hostname, format!("{host}\n"))?;
+    let hosts = if rec.host_config.network_mode == "host" {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+    } else {
+        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{host}\n")
+    };
+    std::fs::write(&files.hosts, hosts)?;
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    std::fs::write(&files.resolv_conf, resolv)?;
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert_eq!(parse_signal("SIGHUP").unwrap(), 1);
+        assert_eq!(parse_signal("term").unwrap(), 15);
+        assert_eq!(parse_signal("INT").unwrap(), 2);
+        assert_eq!(parse_signal("nope").unwrap_err().to_string(), "Invalid signal: nope");
+        assert!(parse_signal("0").is_err());
+    }
+}

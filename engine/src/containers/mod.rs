@@ -1,0 +1,238 @@
+//! Containers: create, list, inspect, rename, remove here; the run-time
+//! lifecycle (start, stop, kill, exits) in [`lifecycle`]; output and stdin
+//! plumbing in [`io`]; waiting in [`wait`].
+//!
+//! Reads (list, inspect) come from the store's lock-free index. Every
+//! lifecycle operation on one container takes the store's per-container lock.
+
+pub mod hub;
+mod io;
+pub mod lifecycle;
+pub mod wait;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use berth_store::{ContainerConfig, ContainerRecord, HostConfig, NewContainer, Store};
+
+use crate::ctd::Ctd;
+use crate::error::{EngineError, Result};
+use crate::events::{Event, EventBus};
+use crate::images::ImageService;
+use crate::runtimes::RuntimeService;
+use crate::spec::{self, ImageDefaults};
+use hub::Hub;
+
+/// A create request in berth's own types (the API converts Docker's body).
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    pub name: Option<String>,
+    pub image: String,
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+}
+
+/// Container operations.
+pub struct ContainerService {
+    pub(crate) store: Store,
+    pub(crate) ctd: Ctd,
+    pub(crate) images: Arc<ImageService>,
+    pub(crate) runtimes: Arc<RuntimeService>,
+    pub(crate) events: Arc<EventBus>,
+    hubs: Mutex<HashMap<String, Arc<Hub>>>,
+    /// `<exec-root>/fifo`: one directory of FIFOs per run.
+    pub(crate) fifo_root: PathBuf,
+}
+
+impl ContainerService {
+    pub fn new(store: Store, ctd: Ctd, images: Arc<ImageService>, runtimes: Arc<RuntimeService>, events: Arc<EventBus>, exec_root: PathBuf) -> Self {
+        ContainerService { store, ctd, images, runtimes, events, hubs: Mutex::new(HashMap::new()), fifo_root: exec_root.join("fifo") }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The hub of a container (created on first use).
+    pub fn hub(&self, id: &str) -> Arc<Hub> {
+        self.hubs.lock().unwrap_or_else(|e| e.into_inner()).entry(id.to_string()).or_default().clone()
+    }
+
+    pub(crate) fn drop_hub(&self, id: &str) {
+        self.hubs.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+
+    /// Finds a container by id, name or unique id prefix.
+    pub fn get(&self, key: &str) -> Result<Arc<ContainerRecord>> {
+        Ok(self.store.resolve(key)?)
+    }
+
+    /// All containers, newest first.
+    pub fn list(&self) -> Vec<Arc<ContainerRecord>> {
+        self.store.list()
+    }
+
+    /// Every wrapper pinned by a container record (for wrapper GC).
+    pub fn pinned_wrappers(&self) -> Vec<PathBuf> {
+        self.store.list().iter().filter_map(|r| r.pinned_runtime.as_ref()?.wrapper.as_ref().map(PathBuf::from)).collect()
+    }
+
+    pub(crate) fn event(&self, action: &str, rec: &ContainerRecord, extra: &[(&str, String)]) {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("image".to_string(), rec.image.clone());
+        attrs.insert("name".to_string(), rec.name.clone());
+        if !rec.host_config.runtime.is_empty() {
+            attrs.insert("runtime".to_string(), rec.host_config.runtime.clone());
+        }
+        for (k, v) in &rec.config.labels {
+            attrs.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        for (k, v) in extra {
+            attrs.insert(k.to_string(), v.clone());
+        }
+        self.events.publish(Event::new("container", action, &rec.id, attrs));
+    }
+
+    /// Creates a container. The runtime name is defaulted (and persisted)
+    /// from the current snapshot and must resolve; nothing is created when
+    /// any input is wrong.
+    pub async fn create(&self, mut req: CreateRequest) -> Result<Arc<ContainerRecord>> {
+        let image = self.images.resolve(&req.image).await?;
+        merge_image_defaults(&mut req.config, &image.defaults);
+
+        let snap = self.runtimes.snapshot();
+        if req.host_config.runtime.is_empty() {
+            req.host_config.runtime = snap.runtimes.default.clone();
+        }
+        snap.get(&req.host_config.runtime)?;
+        parse_user(&req.config.user)?;
+        // Build the spec once now so bad input fails here, not at start.
+        spec::build(&spec::SpecInput {
+            id: "0",
+            namespace: "check",
+            config: &req.config,
+            host: &req.host_config,
+            image: &ImageDefaults::default(),
+            user: (0, 0, vec![]),
+            etc: None,
+        })?;
+
+        let new = NewContainer {
+            id: None,
+            name: req.name.clone(),
+            image: req.image.clone(),
+            image_id: image.id.clone(),
+            image_digest: Some(image.manifest_digest.clone()),
+            config: req.config,
+            host_config: req.host_config,
+        };
+        let store = self.store.clone();
+        let rec = tokio::task::spawn_blocking(move || store.create(new))
+            .await
+            .map_err(|e| EngineError::Internal(format!("create task failed: {e}")))??;
+        self.hub(&rec.id);
+        tracing::info!(container = %rec.id, name = %rec.name, runtime = %rec.host_config.runtime, image = %rec.image, "container created");
+        self.event("create", &rec, &[]);
+        Ok(rec)
+    }
+
+    /// Renames a container.
+    pub async fn rename(&self, key: &str, new_name: &str) -> Result<()> {
+        let rec = self.get(key)?;
+        let _lock = self.store.lock(&rec.id).await;
+        let store = self.store.clone();
+        let (id, name) = (rec.id.clone(), new_name.to_string());
+        let updated = tokio::task::spawn_blocking(move || store.rename(&id, &name))
+            .await
+            .map_err(|e| EngineError::Internal(e.to_string()))??;
+        self.event("rename", &updated, &[("oldName", format!("/{}", rec.name))]);
+        Ok(())
+    }
+
+    /// Runs a blocking store update off the async threads.
+    pub(crate) async fn update<F>(&self, id: &str, f: F) -> Result<Arc<ContainerRecord>>
+    where
+        F: FnOnce(&mut ContainerRecord) + Send + 'static,
+    {
+        let store = self.store.clone();
+        let id = id.to_string();
+        Ok(tokio::task::spawn_blocking(move || store.update(&id, f))
+            .await
+            .map_err(|e| EngineError::Internal(format!("record update task failed: {e}")))??)
+    }
+}
+
+/// Docker's merge of image defaults into a container's config: a container
+/// entrypoint drops the image's cmd; env is image env overridden by the
+/// container's; working dir and user fall back to the image's.
+pub fn merge_image_defaults(cfg: &mut ContainerConfig, image: &ImageDefaults) {
+    if cfg.entrypoint.is_none() {
+        cfg.entrypoint = image.entrypoint.clone();
+        if cfg.cmd.is_none() || cfg.cmd.as_ref().is_some_and(|c| c.is_empty()) {
+            cfg.cmd = image.cmd.clone();
+        }
+    }
+    let container_env = std::mem::take(&mut cfg.env);
+    cfg.env = spec::environment(&ContainerConfig { env: container_env, ..Default::default() }, image, "")
+        .into_iter()
+        .filter(|e| e != "HOSTNAME=")
+        .collect();
+    if cfg.working_dir.is_empty() {
+        cfg.working_dir = image.working_dir.clone();
+    }
+    if cfg.user.is_empty() {
+        cfg.user = image.user.clone();
+    }
+}
+
+/// Parses `User`: `uid[:gid]` numeric, `root`, or empty (root).
+pub fn parse_user(user: &str) -> Result<(u32, u32)> {
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let num = |s: &str| -> Result<u32> {
+        match s {
+            "" | "root" => Ok(0),
+            n => n.parse().map_err(|_| {
+                EngineError::InvalidParameter(format!(
+                    "unable to find user {user}: berth resolves numeric users (uid[:gid]) and root only so far; use a numeric uid"
+                ))
+            }),
+        }
+    };
+    let uid = num(u)?;
+    let gid = match g {
+        Some(g) => num(g)?,
+        None => uid,
+    };
+    Ok((uid, gid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_follows_docker() {
+        let img = ImageDefaults { env: vec!["PATH=/bin".into(), "A=1".into()], cmd: Some(vec!["sh".into()]), working_dir: "/w".into(), ..Default::default() };
+        let mut c = ContainerConfig { env: vec!["A=2".into()], ..Default::default() };
+        merge_image_defaults(&mut c, &img);
+        assert_eq!(c.cmd, Some(vec!["sh".to_string()]));
+        assert_eq!(c.env, vec!["PATH=/bin".to_string(), "A=2".to_string()]);
+        assert_eq!(c.working_dir, "/w");
+        let mut c = ContainerConfig { entrypoint: Some(vec!["/x".into()]), ..Default::default() };
+        merge_image_defaults(&mut c, &img);
+        assert_eq!(c.cmd, None);
+    }
+
+    #[test]
+    fn users() {
+        assert_eq!(parse_user("").unwrap(), (0, 0));
+        assert_eq!(parse_user("1000").unwrap(), (1000, 1000));
+        assert_eq!(parse_user("1000:50").unwrap(), (1000, 50));
+        assert_eq!(parse_user("root").unwrap(), (0, 0));
+        assert!(parse_user("nobody").is_err());
+    }
+}
