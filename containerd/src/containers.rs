@@ -12,6 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use containerd_client::services::v1::container::Runtime as PbRuntime;
 use containerd_client::services::v1::containers_client::ContainersClient;
+use containerd_client::services::v1::leases_client::LeasesClient;
+use containerd_client::services::v1::{AddResourceRequest, Resource as LeaseResource};
 use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
 use containerd_client::services::v1::snapshots::{MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest};
 use containerd_client::services::v1::{
@@ -180,23 +182,52 @@ impl Containers {
         Ok(mounts)
     }
 
-    /// Replaces the spec and runtime of an existing container (a new run of
-    /// a stopped container: the runtime may have been redefined by a reload,
-    /// the snapshot with the container's files stays).
+    /// Gives an existing container a new spec and runtime, keeping its
+    /// snapshot (a new run of a stopped container whose runtime may have
+    /// been redefined by a reload). containerd 1.6 cannot update a
+    /// container's runtime, so when it changes the record is re-created
+    /// around the same snapshot, which a lease protects from GC meanwhile.
     pub async fn update(&self, id: &str, spec: &oci_spec::runtime::Spec, runtime: &ShimRuntime) -> Result<()> {
-        let container = Container {
-            id: id.into(),
-            runtime: Some(PbRuntime { name: runtime.name.clone(), options: runtime.options.clone() }),
-            spec: Some(spec_any(spec)?),
-            ..Default::default()
-        };
-        ContainersClient::new(self.client.channel())
-            .update(self.client.request(UpdateContainerRequest {
+        let info = self.get(id).await?;
+        let mut svc = ContainersClient::new(self.client.channel());
+        if info.runtime == *runtime {
+            let container = Container { id: id.into(), spec: Some(spec_any(spec)?), ..Default::default() };
+            svc.update(self.client.request(UpdateContainerRequest {
                 container: Some(container),
-                update_mask: Some(prost_types::FieldMask { paths: vec!["spec".into(), "runtime".into()] }),
+                update_mask: Some(prost_types::FieldMask { paths: vec!["spec".into()] }),
             }))
             .await?;
-        Ok(())
+            return Ok(());
+        }
+        let lease = self.client.create_lease("berth-recreate", Duration::from_secs(600)).await?;
+        let res = async {
+            if !info.snapshot_key.is_empty() {
+                LeasesClient::new(self.client.channel())
+                    .add_resource(self.client.request(AddResourceRequest {
+                        id: lease.id().to_string(),
+                        resource: Some(LeaseResource { id: info.snapshot_key.clone(), r#type: format!("snapshots/{}", info.snapshotter) }),
+                    }))
+                    .await?;
+            }
+            svc.delete(self.client.request(DeleteContainerRequest { id: id.into() })).await?;
+            let container = Container {
+                id: id.into(),
+                labels: info.labels.clone(),
+                image: info.image.clone(),
+                runtime: Some(PbRuntime { name: runtime.name.clone(), options: runtime.options.clone() }),
+                spec: Some(spec_any(spec)?),
+                snapshotter: info.snapshotter.clone(),
+                snapshot_key: info.snapshot_key.clone(),
+                ..Default::default()
+            };
+            svc.create(self.client.leased_request(CreateContainerRequest { container: Some(container) }, &lease)).await?;
+            Ok::<(), Error>(())
+        }
+        .await;
+        if let Err(e) = lease.delete().await {
+            tracing::warn!(error = %e, "deleting the recreate lease failed; it will expire");
+        }
+        res
     }
 
     /// The mounts of a container's snapshot (to create its task again, e.g.
