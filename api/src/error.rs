@@ -50,3 +50,30 @@ impl From<berth_engine::runtimes::ReloadError> for ApiError {
         }
     }
 }
+
+impl From<berth_engine::EngineError> for ApiError {
+    fn from(e: berth_engine::EngineError) -> Self {
+        use berth_engine::EngineError as E;
+        let status = match &e {
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::Conflict(_) => StatusCode::CONFLICT,
+            E::InvalidParameter(_) => StatusCode::BAD_REQUEST,
+            E::NotModified => StatusCode::NOT_MODIFIED,
+            // The docker CLI picks its exit code (127/126) from the message.
+            E::Start { exit_code: 126 | 127, .. } => StatusCode::BAD_REQUEST,
+            E::Start { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+/// Turns an `ApiError` for 304 into an empty response (dockerd sends no body).
+pub fn result_response(r: Result<Response, ApiError>) -> Response {
+    match r {
+        Ok(resp) => resp,
+        Err(e) if e.status == StatusCode::NOT_MODIFIED => StatusCode::NOT_MODIFIED.into_response(),
+        Err(e) => e.into_response(),
+    }
+}

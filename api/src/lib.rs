@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! # berth-api
 //!
 //! Translates HTTP to engine calls and engine errors to Docker's status codes
@@ -14,17 +15,32 @@ pub mod listen;
 mod routes;
 pub mod version;
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 pub use routes::router;
 
 /// Everything the handlers can reach.
 #[derive(Clone)]
 pub struct AppState {
-    pub runtimes: Arc<berth_engine::runtimes::RuntimeService>,
-    /// Wrapper paths pinned by container records, for GC after a reload.
-    /// (Empty until containers land; the engine will provide them.)
-    pub pinned_wrappers: Arc<dyn Fn() -> Vec<std::path::PathBuf> + Send + Sync>,
+    pub engine: berth_engine::Engine,
+    pub daemon: Arc<DaemonInfo>,
+}
+
+/// Facts about the daemon shown by `/info` and `/version`.
+#[derive(Debug, Clone)]
+pub struct DaemonInfo {
+    /// A stable id for this daemon's data root.
+    pub id: String,
+    /// Host name.
+    pub name: String,
+    pub data_root: PathBuf,
+    pub started: SystemTime,
+    /// containerd's version, and whether berth manages it.
+    pub containerd_version: String,
+    pub containerd_managed: bool,
+    pub snapshotter: String,
 }
 
 /// The API version berth speaks, and the oldest it accepts.

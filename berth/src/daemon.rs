@@ -1,12 +1,13 @@
 //! `berth daemon`: load the configuration, listen, serve, reload on SIGHUP,
 //! stop on SIGTERM/SIGINT.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use berth_api::AppState;
+use berth_api::{AppState, DaemonInfo};
 use berth_config::ConfigStore;
+use berth_containerd::{Client, ManagedConfig, ManagedContainerd};
 use berth_engine::runtimes::RuntimeService;
+use berth_engine::Engine;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
@@ -39,17 +40,70 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
     for rt in snap.runtimes.runtimes.values().filter(|r| !r.available()) {
         tracing::warn!(runtime = %rt.name, reason = rt.status.unavailable.as_ref().map(|u| u.message()).unwrap_or(""), "runtime unavailable");
     }
-    // Containers are not restored yet; once they are, GC runs after restore
-    // with every wrapper their records pin.
-    let pinned_wrappers: Arc<dyn Fn() -> Vec<PathBuf> + Send + Sync> = Arc::new(Vec::new);
-    match store.gc_wrappers(pinned_wrappers()) {
-        Ok(r) if !r.removed.is_empty() => tracing::info!(removed = r.removed.len(), "removed unreferenced wrappers at start-up"),
+    let cfg = snap.config.clone();
+    let (records, report) = match berth_store::Store::open(&cfg.data_root) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("berth: cannot open the container store under {}: {e}", cfg.data_root.display());
+            return 1;
+        }
+    };
+    for c in &report.corrupt {
+        tracing::error!(record = ?c, "a container record was corrupt and was moved aside");
+    }
+    tracing::info!(containers = report.loaded, "container records loaded");
+
+    // containerd: berth's own, unless --containerd names one.
+    let (managed, socket) = match &cfg.containerd {
+        Some(sock) => (None, sock.clone()),
+        None => {
+            let mut mc = ManagedConfig::new(cfg.data_root.join("containerd"), cfg.exec_root.join("containerd"));
+            mc.log_level = if cfg.debug { "debug".into() } else { "info".into() };
+            match ManagedContainerd::start(mc).await {
+                Ok(m) => {
+                    let sock = m.socket().to_path_buf();
+                    (Some(m), sock)
+                }
+                Err(e) => {
+                    eprintln!("berth: cannot start containerd: {e}");
+                    return 1;
+                }
+            }
+        }
+    };
+    let client = match Client::connect(&socket, "berth").await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("berth: cannot connect to containerd at {}: {e}", socket.display());
+            return 1;
+        }
+    };
+    let containerd_version = client.version().await.map(|v| v.version).unwrap_or_default();
+    let runtimes = Arc::new(RuntimeService::new(store.clone()));
+    let engine = match Engine::start(runtimes.clone(), client, records, cfg.exec_root.clone()).await {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("berth: cannot start the engine: {e}");
+            return 1;
+        }
+    };
+    // Wrapper GC runs once the records are loaded, keeping every wrapper a
+    // container pins, even if the configuration changed while berth was down.
+    match store.gc_wrappers(engine.containers.pinned_wrappers()) {
+        Ok(r) if !r.removed.is_empty() => tracing::info!(removed = r.removed.len(), kept = r.kept, "removed unreferenced wrappers at start-up"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "wrapper garbage collection failed"),
     }
-
-    let runtimes = Arc::new(RuntimeService::new(store.clone()));
-    let state = AppState { runtimes: runtimes.clone(), pinned_wrappers: pinned_wrappers.clone() };
+    let daemon = Arc::new(DaemonInfo {
+        id: daemon_id(&cfg.data_root),
+        name: hostname(),
+        data_root: cfg.data_root.clone(),
+        started: std::time::SystemTime::now(),
+        containerd_version,
+        containerd_managed: managed.is_some(),
+        snapshotter: engine.images.store().snapshotter().to_string(),
+    });
+    let state = AppState { engine: engine.clone(), daemon };
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let mut servers = Vec::new();
@@ -91,7 +145,7 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
         tokio::select! {
             _ = hup.recv() => {
                 notify("RELOADING=1");
-                match runtimes.reload(false, pinned_wrappers()).await {
+                match engine.reload(false).await {
                     Ok(report) => {
                         log.apply(&runtimes.snapshot().config);
                         tracing::info!(generation = report.generation, "reload on SIGHUP applied");
@@ -113,6 +167,33 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
     for path in sockets {
         let _ = std::fs::remove_file(&path);
     }
+    if !cfg.live_restore {
+        for rec in engine.containers.list().into_iter().filter(|r| r.state.running) {
+            if let Err(e) = engine.containers.stop(&rec.id, None).await {
+                tracing::warn!(container = %rec.id, error = %e, "stopping container at shutdown failed");
+            }
+        }
+    }
+    if let Some(m) = managed {
+        if let Err(e) = m.shutdown().await {
+            tracing::warn!(error = %e, "stopping containerd failed");
+        }
+    }
     tracing::info!("berth daemon stopped");
     0
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+/// A stable id for this data root, kept in `<data-root>/engine-id`.
+fn daemon_id(data_root: &std::path::Path) -> String {
+    let path = data_root.join("engine-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        return id.trim().to_string();
+    }
+    let id = berth_store::generate_id();
+    let _ = std::fs::write(&path, &id);
+    id
 }

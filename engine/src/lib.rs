@@ -12,8 +12,9 @@
 //! - [`spec`]: the OCI spec of a container.
 //! - [`events`]: the Docker-style event bus.
 //!
-//! [`Engine`] only bundles the services; it has no methods of its own
-//! beyond wiring them together.
+//! [`Engine`] bundles the services; its only operations are the ones that
+//! span services (a reload needs the containers' pinned wrappers and emits
+//! an event).
 
 pub mod containers;
 pub mod ctd;
@@ -57,5 +58,25 @@ impl Engine {
         let execs = Arc::new(exec::ExecService::new(containers.clone()));
         tokio::spawn(monitor::run(containers.clone(), execs.clone()));
         Ok(Engine { runtimes, containers, images, execs, events })
+    }
+
+    /// Reloads the configuration (see [`runtimes::RuntimeService::reload`]):
+    /// wrappers pinned by containers survive the GC that follows, and a
+    /// successful reload emits a `daemon`/`reload` event with the diff.
+    pub async fn reload(&self, dry_run: bool) -> std::result::Result<berth_config::ReloadReport, runtimes::ReloadError> {
+        let report = self.runtimes.reload(dry_run, self.containers.pinned_wrappers()).await?;
+        if !report.dry_run {
+            let snap = self.runtimes.snapshot();
+            let mut attrs = std::collections::BTreeMap::new();
+            attrs.insert("generation".to_string(), report.generation.to_string());
+            attrs.insert("default-runtime".to_string(), report.default_runtime.new.clone());
+            attrs.insert("runtimes".to_string(), snap.runtimes.runtimes.keys().cloned().collect::<Vec<_>>().join(" "));
+            for (k, v) in [("added", &report.added), ("removed", &report.removed)] {
+                attrs.insert(k.to_string(), v.join(" "));
+            }
+            attrs.insert("changed".to_string(), report.changed.iter().map(|c| c.name.clone()).collect::<Vec<_>>().join(" "));
+            self.events.publish(events::Event::new("daemon", "reload", "berth", attrs));
+        }
+        Ok(report)
     }
 }

@@ -8,6 +8,7 @@
 pub mod hub;
 mod io;
 pub mod lifecycle;
+pub mod stats;
 pub mod wait;
 
 use std::collections::{BTreeMap, HashMap};
@@ -78,7 +79,7 @@ impl ContainerService {
         self.store.list().iter().filter_map(|r| r.pinned_runtime.as_ref()?.wrapper.as_ref().map(PathBuf::from)).collect()
     }
 
-    pub(crate) fn event(&self, action: &str, rec: &ContainerRecord, extra: &[(&str, String)]) {
+    pub fn event(&self, action: &str, rec: &ContainerRecord, extra: &[(&str, String)]) {
         let mut attrs = BTreeMap::new();
         attrs.insert("image".to_string(), rec.image.clone());
         attrs.insert("name".to_string(), rec.name.clone());

@@ -1,0 +1,64 @@
+//! Routes. Handlers only translate: parse the request, call the engine, map
+//! the result. One module per area; [`router`] assembles them.
+
+mod containers;
+mod exec;
+mod hijack;
+mod images;
+mod system;
+
+use axum::body::Body;
+use axum::response::Response;
+use axum::Router;
+use http::{Method, Request};
+use tower::ServiceExt;
+
+use crate::error::ApiError;
+use crate::{version, AppState};
+
+/// The whole API as one tower service: version rewriting happens before
+/// routing, Docker's headers are added to every response.
+pub fn router(
+    state: AppState,
+) -> impl tower::Service<
+    Request<Body>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send,
+> + Clone
+       + Send
+       + Sync
+       + 'static {
+    let routes = Router::new()
+        .merge(system::routes())
+        .merge(containers::routes())
+        .merge(exec::routes())
+        .merge(images::routes())
+        .fallback(not_found)
+        .with_state(state);
+    tower::service_fn(move |req: Request<Body>| {
+        let routes = routes.clone();
+        async move {
+            let mut resp = match version::rewrite(req) {
+                Ok(req) => routes.oneshot(req).await.unwrap_or_else(|e| match e {}),
+                Err(resp) => resp,
+            };
+            version::add_headers(&mut resp);
+            Ok(resp)
+        }
+    })
+}
+
+async fn not_found(method: Method, uri: http::Uri) -> ApiError {
+    let (_, path) = version::split_version(uri.path());
+    let what = [
+        "/networks", "/volumes", "/plugins", "/swarm", "/services", "/nodes", "/secrets", "/configs", "/build", "/session",
+        "/distribution", "/tasks", "/auth", "/commit",
+    ]
+    .iter()
+    .find(|p| path.starts_with(*p));
+    match what {
+        Some(p) => ApiError::not_found(format!("{} is not supported by berth yet ({method} {path})", p.trim_start_matches('/'))),
+        None => ApiError::not_found("page not found"),
+    }
+}
