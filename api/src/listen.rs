@@ -21,6 +21,26 @@ pub enum ListenError {
     Io { path: PathBuf, source: io::Error },
 }
 
+/// The listening sockets systemd passed (`LISTEN_FDS`), for `fd://`.
+pub fn systemd_listeners() -> Result<Vec<(PathBuf, UnixListener)>, ListenError> {
+    let pid_ok = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    let n: i32 = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
+    if !pid_ok || n < 1 {
+        return Err(ListenError::Unsupported("fd:// (no sockets passed by systemd: LISTEN_FDS is not set for this process)".into()));
+    }
+    let mut out = Vec::new();
+    for fd in 3..3 + n {
+        use std::os::fd::FromRawFd;
+        // SAFETY: systemd passes these descriptors to us and nobody else uses them.
+        let std_listener = unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) };
+        std_listener.set_nonblocking(true).map_err(|e| ListenError::Io { path: format!("fd {fd}").into(), source: e })?;
+        let path = std_listener.local_addr().ok().and_then(|a| a.as_pathname().map(|p| p.to_path_buf())).unwrap_or_else(|| format!("fd {fd}").into());
+        let l = UnixListener::from_std(std_listener).map_err(|e| ListenError::Io { path: path.clone(), source: e })?;
+        out.push((path, l));
+    }
+    Ok(out)
+}
+
 /// Binds one `unix://` host.
 pub async fn bind(host: &str) -> Result<(PathBuf, UnixListener), ListenError> {
     let path = PathBuf::from(host.strip_prefix("unix://").ok_or_else(|| ListenError::Unsupported(host.into()))?);

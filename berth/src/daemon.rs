@@ -108,16 +108,22 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
 
     let mut servers = Vec::new();
     let mut sockets = Vec::new();
+    let mut listeners = Vec::new();
     for host in &snap.config.hosts {
-        let (path, listener) = match berth_api::listen::bind(host).await {
-            Ok(x) => x,
+        let bound = if host == "fd://" { berth_api::listen::systemd_listeners() } else { berth_api::listen::bind(host).await.map(|x| vec![x]) };
+        match bound {
+            Ok(v) => listeners.extend(v.into_iter().map(|x| (host == "fd://", x))),
             Err(e) => {
                 eprintln!("berth: {e}");
                 return 1;
             }
-        };
+        }
+    }
+    for (activated, (path, listener)) in listeners {
         tracing::info!(socket = %path.display(), "API listening");
-        sockets.push(path);
+        if !activated {
+            sockets.push(path);
+        }
         let svc = berth_api::router(state.clone());
         let mut rx = stop_rx.clone();
         servers.push(tokio::spawn(async move {

@@ -315,10 +315,13 @@ fn pick<T: Clone>(
 }
 
 fn check_host(h: &str) -> Result<(), String> {
+    if h == "fd://" {
+        return Ok(()); // systemd socket activation
+    }
     match h.strip_prefix("unix://") {
         Some(p) if p.starts_with('/') => Ok(()),
         Some(p) => Err(format!("unix socket path must be absolute, got {p:?}")),
-        None => Err(format!("unsupported host {h:?}: berth listens on unix sockets only; use unix:///path/to.sock")),
+        None => Err(format!("unsupported host {h:?}: berth listens on unix sockets only; use unix:///path/to.sock (or fd:// under systemd socket activation)")),
     }
 }
 

@@ -49,6 +49,21 @@ pub async fn set_blob_labels(client: &Client, digest: &str, labels: HashMap<Stri
     Ok(())
 }
 
+/// Adds an object (`kind` = `content`, or `snapshots/<snapshotter>` with
+/// the snapshot key as `id`) to a lease, so GC keeps it while the lease
+/// lives even if nothing else references it yet.
+pub async fn lease_add(client: &Client, lease: &Lease, kind: &str, id: &str) -> Result<()> {
+    use containerd_client::services::v1::leases_client::LeasesClient;
+    use containerd_client::services::v1::{AddResourceRequest, Resource};
+    LeasesClient::new(client.channel())
+        .add_resource(client.request(AddResourceRequest {
+            id: lease.id().to_string(),
+            resource: Some(Resource { id: id.to_string(), r#type: kind.to_string() }),
+        }))
+        .await?;
+    Ok(())
+}
+
 /// Writes a blob under `lease` unless it is already there, then makes sure
 /// it carries `labels`. The server checks `digest` and `size`.
 pub async fn write_blob(
@@ -59,6 +74,9 @@ pub async fn write_blob(
     size: i64,
     labels: HashMap<String, String>,
 ) -> Result<()> {
+    // Lease it first: a blob that exists now may be unreferenced (its image
+    // was just deleted) and collected before the new references exist.
+    lease_add(client, lease, "content", digest).await?;
     if blob_info(client, digest).await?.is_some() {
         tracing::trace!(%digest, "blob already present");
         return set_blob_labels(client, digest, labels).await;
@@ -150,4 +168,21 @@ pub async fn read_blob(client: &Client, digest: &str, max: i64) -> Result<Vec<u8
         out.extend_from_slice(&chunk?.data);
     }
     Ok(out)
+}
+
+/// Streams a whole blob into `out` (for `docker save`); returns the number
+/// of bytes written. Nothing is buffered beyond one gRPC message.
+pub async fn copy_blob<W: tokio::io::AsyncWrite + Unpin>(client: &Client, digest: &str, out: &mut W) -> Result<i64> {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = ContentClient::new(client.channel())
+        .read(client.request(ReadContentRequest { digest: digest.into(), offset: 0, size: 0 }))
+        .await?
+        .into_inner();
+    let mut written = 0i64;
+    while let Some(chunk) = stream.next().await {
+        let data = chunk?.data;
+        out.write_all(&data).await.map_err(|e| Error::io(format!("writing blob {digest}"), e))?;
+        written += data.len() as i64;
+    }
+    Ok(written)
 }

@@ -286,6 +286,9 @@ impl ImageStore {
         let mut parent = String::new();
         for (i, layer) in layers.iter().enumerate() {
             let chain = &chains[i];
+            // An existing snapshot may belong to an image deleted a moment
+            // ago: lease it before relying on it.
+            crate::content::lease_add(&self.client, lease, &format!("snapshots/{}", self.snapshotter), chain).await?;
             let exists = snapshots
                 .stat(self.client.request(StatSnapshotRequest { snapshotter: self.snapshotter.clone(), key: chain.clone() }))
                 .await;

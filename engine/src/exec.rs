@@ -214,6 +214,13 @@ impl ExecService {
         })
     }
 
+    /// Closes an exec's stdin (its client reached EOF).
+    pub async fn close_stdin(&self, id: &str) -> Result<()> {
+        let e = self.entry(id)?;
+        self.containers.ctd.tasks.close_stdin(&e.container_id, id).await?;
+        Ok(())
+    }
+
     pub async fn resize(&self, id: &str, height: u32, width: u32) -> Result<()> {
         let e = self.entry(id)?;
         self.containers.ctd.tasks.resize_pty(&e.container_id, id, width, height).await?;

@@ -55,6 +55,7 @@ impl Engine {
         let events = Arc::new(events::EventBus::new());
         let images = Arc::new(images::ImageService::new(ctd.images.clone(), events.clone()));
         let containers = Arc::new(containers::ContainerService::new(store, ctd, images.clone(), runtimes.clone(), events.clone(), exec_root));
+        containers.set_self();
         let execs = Arc::new(exec::ExecService::new(containers.clone()));
         tokio::spawn(monitor::run(containers.clone(), execs.clone()));
         Ok(Engine { runtimes, containers, images, execs, events })

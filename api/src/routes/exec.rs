@@ -88,15 +88,19 @@ async fn start(State(state): State<AppState>, Path(id): Path<String>, mut req: R
     Ok(hijack::upgrade(req, move |r, w| async move {
         if let Some(pipe) = stdin {
             let pipe = std::sync::Arc::new(tokio::sync::Mutex::new(Some(pipe)));
+            let execs = state.engine.execs.clone();
+            let exec_id = id.clone();
             tokio::spawn(hijack::read_input(r, move |piece| {
-                let pipe = pipe.clone();
+                let (pipe, execs, exec_id) = (pipe.clone(), execs.clone(), exec_id.clone());
                 async move {
                     let mut guard = pipe.lock().await;
                     match (piece, guard.as_mut()) {
                         (Some(b), Some(p)) => p.write_all(&b).await.is_ok(),
                         _ => {
-                            // EOF: close the process's stdin.
+                            // EOF: close the process's stdin (the shim holds the
+                            // FIFO open, so through containerd).
                             guard.take();
+                            let _ = execs.close_stdin(&exec_id).await;
                             false
                         }
                     }

@@ -61,8 +61,20 @@ pub struct Run {
     pub fifos: berth_containerd::FifoSet,
 }
 
+/// Restart-policy bookkeeping (in memory, like dockerd's).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestartState {
+    /// `docker stop`/`kill` by a user: no restart until the next start.
+    pub manually_stopped: bool,
+    /// Next back-off delay.
+    pub delay: std::time::Duration,
+    /// When the current run started.
+    pub started: Option<std::time::Instant>,
+}
+
 pub struct Hub {
     run: Mutex<Option<Run>>,
+    pub restart: Mutex<RestartState>,
     subscribers: Mutex<Vec<mpsc::Sender<Chunk>>>,
     stdin: Mutex<StdinState>,
     tick: watch::Sender<Tick>,
@@ -74,6 +86,7 @@ impl Default for Hub {
     fn default() -> Self {
         Hub {
             run: Mutex::new(None),
+            restart: Mutex::new(RestartState::default()),
             subscribers: Mutex::new(Vec::new()),
             stdin: Mutex::new(StdinState::default()),
             tick: watch::channel(Tick::default()).0,

@@ -62,8 +62,10 @@ pub fn spawn_output(
 }
 
 /// Feeds a run's stdin from attached clients. With `stdin_once`, the first
-/// EOF from a client closes the container's stdin.
-pub fn spawn_stdin(id: &str, mut rx: mpsc::Receiver<StdinMsg>, mut tx: pipe::Sender, stdin_once: bool) -> JoinHandle<()> {
+/// EOF from a client closes the container's stdin. (Closing our end of the
+/// FIFO is not enough: the shim keeps it open, so the stdin is closed
+/// through containerd's CloseIO.)
+pub fn spawn_stdin(id: &str, mut rx: mpsc::Receiver<StdinMsg>, mut tx: pipe::Sender, stdin_once: bool, tasks: berth_containerd::Tasks) -> JoinHandle<()> {
     let id = id.to_string();
     tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
@@ -74,9 +76,13 @@ pub fn spawn_stdin(id: &str, mut rx: mpsc::Receiver<StdinMsg>, mut tx: pipe::Sen
                         return;
                     }
                 }
-                StdinMsg::Eof if stdin_once => return,
+                StdinMsg::Eof if stdin_once => break,
                 StdinMsg::Eof => {}
             }
+        }
+        drop(tx);
+        if let Err(e) = tasks.close_stdin(&id, "").await {
+            tracing::debug!(container = %id, error = %e, "closing stdin failed");
         }
     })
 }

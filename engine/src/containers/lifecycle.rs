@@ -154,7 +154,7 @@ impl ContainerService {
         let log = hub.log(&self.store.log_path(id)).map_err(|e| EngineError::Internal(format!("opening the log of {id}: {e}")))?;
         let io = io::spawn_output(id, hub.clone(), log, open.stdout.take(), open.stderr.take());
         if let Some(tx) = open.stdin.take() {
-            io::spawn_stdin(id, hub.take_stdin(), tx, rec.config.stdin_once);
+            io::spawn_stdin(id, hub.take_stdin(), tx, rec.config.stdin_once, self.ctd.tasks.clone());
         }
         if let Err(e) = self.ctd.tasks.start(id).await {
             let _ = self.ctd.tasks.delete(id).await;
@@ -164,6 +164,11 @@ impl ContainerService {
             return Err(e.into());
         }
         hub.set_run(Run { pid, io: Some(io), fifos });
+        {
+            let mut r = hub.restart.lock().unwrap_or_else(|e| e.into_inner());
+            r.manually_stopped = false;
+            r.started = Some(std::time::Instant::now());
+        }
 
         let pinned = PinnedRuntime {
             name: runtime_name.clone(),
@@ -247,8 +252,72 @@ impl ContainerService {
         self.event("die", &updated, &[("exitCode", code.to_string())]);
         if updated.host_config.auto_remove {
             self.remove_locked(id).await?;
+        } else if let Some(delay) = self.restart_delay(&updated, &hub) {
+            self.schedule_restart(id, delay);
         }
         Ok(())
+    }
+
+    /// Whether the restart policy restarts this exit, and after what delay
+    /// (Docker's back-off: 100 ms doubling up to 1 min, reset after a run
+    /// of 10 s or more).
+    fn restart_delay(&self, rec: &ContainerRecord, hub: &super::hub::Hub) -> Option<Duration> {
+        let p = &rec.host_config.restart_policy;
+        let mut r = hub.restart.lock().unwrap_or_else(|e| e.into_inner());
+        let restart = match p.name.as_str() {
+            "always" => !r.manually_stopped,
+            "unless-stopped" => !r.manually_stopped,
+            "on-failure" => {
+                !r.manually_stopped
+                    && rec.state.exit_code != 0
+                    && (p.maximum_retry_count <= 0 || (rec.state.restart_count as i64) < p.maximum_retry_count)
+            }
+            _ => false,
+        };
+        if !restart {
+            r.delay = Duration::ZERO;
+            return None;
+        }
+        let ran_long = r.started.is_some_and(|s| s.elapsed() >= Duration::from_secs(10));
+        r.delay = if ran_long || r.delay.is_zero() { Duration::from_millis(100) } else { (r.delay * 2).min(Duration::from_secs(60)) };
+        Some(r.delay)
+    }
+
+    fn schedule_restart(&self, id: &str, delay: Duration) {
+        let Some(svc) = self.me() else { return };
+        let id = id.to_string();
+        tracing::info!(container = %id, delay_ms = delay.as_millis() as u64, "restarting container (restart policy)");
+        tokio::spawn(async move {
+            let _ = svc.update(&id, |r| r.state.status = ContainerStatus::Restarting).await;
+            tokio::time::sleep(delay).await;
+            let _lock = svc.store.lock(&id).await;
+            let Some(rec) = svc.store.get(&id) else { return };
+            let stopped = svc.hub(&id).restart.lock().unwrap_or_else(|e| e.into_inner()).manually_stopped;
+            if rec.state.running || rec.state.status != ContainerStatus::Restarting || stopped {
+                return; // started, stopped or removed by someone meanwhile
+            }
+            let _ = svc.update(&id, |r| r.state.restart_count += 1).await;
+            let rec = match svc.store.get(&id) {
+                Some(r) => r,
+                None => return,
+            };
+            if let Err(e) = svc.start_locked(&rec).await {
+                let msg = e.to_string();
+                tracing::error!(container = %id, runtime = %rec.host_config.runtime, error = %msg,
+                    "restart failed; not retrying until the container is started again");
+                let code = match &e {
+                    EngineError::Start { exit_code, .. } => *exit_code as i64,
+                    _ => 128,
+                };
+                let _ = svc
+                    .update(&id, move |r| {
+                        r.state.status = ContainerStatus::Exited;
+                        r.state.exit_code = code;
+                        r.state.error = msg;
+                    })
+                    .await;
+            }
+        });
     }
 
     /// Waits (up to `timeout`) for the raw exit of run `pid`.
@@ -288,6 +357,12 @@ impl ContainerService {
         let _lock = self.store.lock(&id).await;
         let rec = self.get(&id)?;
         if !rec.state.running {
+            if rec.state.status == ContainerStatus::Restarting {
+                // Stopping a container waiting for its restart cancels it.
+                self.hub(&id).restart.lock().unwrap_or_else(|e| e.into_inner()).manually_stopped = true;
+                self.update(&id, |r| r.state.status = ContainerStatus::Exited).await?;
+                return Ok(());
+            }
             return Err(EngineError::NotModified);
         }
         let signal = match rec.config.stop_signal.as_deref().filter(|s| !s.is_empty()) {
@@ -298,6 +373,7 @@ impl ContainerService {
         if rec.state.paused {
             let _ = self.ctd.tasks.resume(&id).await;
         }
+        self.hub(&id).restart.lock().unwrap_or_else(|e| e.into_inner()).manually_stopped = true;
         tracing::info!(container = %id, signal, timeout = secs, "stopping container");
         match self.ctd.tasks.kill(&id, signal, false).await {
             Ok(()) => {}
@@ -326,6 +402,9 @@ impl ContainerService {
         let rec = self.get(&id)?;
         if !rec.state.running {
             return Err(EngineError::Conflict(format!("Cannot kill container: {key}: Container {id} is not running")));
+        }
+        if matches!(sig, 9 | 15) {
+            self.hub(&id).restart.lock().unwrap_or_else(|e| e.into_inner()).manually_stopped = true;
         }
         self.ctd.tasks.kill(&id, sig, false).await?;
         self.event("kill", &rec, &[("signal", sig.to_string())]);

@@ -42,13 +42,25 @@ pub struct ContainerService {
     pub(crate) runtimes: Arc<RuntimeService>,
     pub(crate) events: Arc<EventBus>,
     hubs: Mutex<HashMap<String, Arc<Hub>>>,
+    /// A weak handle on itself, for tasks that outlive an operation
+    /// (restart-policy restarts).
+    me: Mutex<std::sync::Weak<ContainerService>>,
     /// `<exec-root>/fifo`: one directory of FIFOs per run.
     pub(crate) fifo_root: PathBuf,
 }
 
 impl ContainerService {
     pub fn new(store: Store, ctd: Ctd, images: Arc<ImageService>, runtimes: Arc<RuntimeService>, events: Arc<EventBus>, exec_root: PathBuf) -> Self {
-        ContainerService { store, ctd, images, runtimes, events, hubs: Mutex::new(HashMap::new()), fifo_root: exec_root.join("fifo") }
+        ContainerService { store, ctd, images, runtimes, events, hubs: Mutex::new(HashMap::new()), me: Mutex::new(std::sync::Weak::new()), fifo_root: exec_root.join("fifo") }
+    }
+
+    /// Registers the `Arc` this service lives in (done by [`crate::Engine::start`]).
+    pub fn set_self(self: &Arc<Self>) {
+        *self.me.lock().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(self);
+    }
+
+    pub(crate) fn me(&self) -> Option<Arc<ContainerService>> {
+        self.me.lock().unwrap_or_else(|e| e.into_inner()).upgrade()
     }
 
     pub fn store(&self) -> &Store {

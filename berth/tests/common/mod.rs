@@ -1,0 +1,164 @@
+//! Test support: a real `berth daemon` (with its own managed containerd) in
+//! a temp dir, the docker CLI pointed at it, and a busybox image built from
+//! Debian's busybox-static.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+pub struct Daemon {
+    pub child: Option<Child>,
+    pub dir: tempfile::TempDir,
+}
+
+/// Writes a tar of a busybox rootfs (busybox + applet symlinks) into `dir`.
+pub fn busybox_tar(dir: &Path) -> PathBuf {
+    let root = dir.join("bbroot");
+    for d in ["bin", "etc", "tmp"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
+    for applet in ["sh", "echo", "cat", "sleep", "true", "false", "ls", "env", "id", "head", "dd", "wc", "hostname", "yes", "seq", "tr", "printf", "trap"] {
+        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    let tar = dir.join("busybox.tar");
+    let st = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap();
+    assert!(st.success());
+    tar
+}
+
+impl Daemon {
+    pub fn start(config: &str) -> Daemon {
+        let dir = tempfile::Builder::new().prefix("bd").tempdir().unwrap();
+        std::fs::write(dir.path().join("daemon.json"), config).unwrap();
+        let mut d = Daemon { child: None, dir };
+        d.spawn();
+        d
+    }
+
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.path("daemon.log")).unwrap();
+        let child = Command::new(BERTH)
+            .arg("daemon")
+            .arg("--config-file")
+            .arg(self.path("daemon.json"))
+            .arg("--data-root")
+            .arg(self.path("data"))
+            .arg("--exec-root")
+            .arg(self.path("exec"))
+            .arg("-H")
+            .arg(self.host())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let o = Command::new("docker").arg("-H").arg(self.host()).arg("version").output().unwrap();
+            if o.status.success() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "daemon did not come up: {}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+    pub fn sock(&self) -> PathBuf {
+        self.path("berth.sock")
+    }
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.sock().display())
+    }
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path("daemon.log")).unwrap_or_default()
+    }
+    pub fn write_config(&self, json: &str) {
+        std::fs::write(self.path("daemon.json"), json).unwrap();
+    }
+
+    pub fn docker_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("docker");
+        c.arg("-H").arg(self.host()).args(args);
+        c
+    }
+
+    /// Runs the docker CLI with no stdin.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        self.docker_cmd(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// Runs the docker CLI feeding `input` on stdin.
+    pub fn docker_in(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = self.docker_cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        out
+    }
+
+    /// `docker` that must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.docker(args);
+        assert!(o.status.success(), "docker {args:?} failed: {}\n--- daemon log ---\n{}", text(&o), tail(&self.log()));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    pub fn berth(&self, args: &[&str]) -> Output {
+        Command::new(BERTH).args(args).env("BERTH_HOST", self.host()).output().unwrap()
+    }
+
+    /// Imports the busybox image as `name`.
+    pub fn import_busybox(&self, name: &str) {
+        let tar = busybox_tar(self.dir.path());
+        self.ok(&["import", "--change", "CMD [\"sh\"]", tar.to_str().unwrap(), name]);
+    }
+
+    pub fn stop(&mut self, signal: i32) {
+        if let Some(mut c) = self.child.take() {
+            unsafe { libc_kill(c.id() as i32, signal) };
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            // Leave nothing running: remove containers, then stop the daemon.
+            if let Ok(o) = Command::new("docker").arg("-H").arg(self.host()).args(["ps", "-aq"]).output() {
+                let ids: Vec<String> = String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_owned).collect();
+                if !ids.is_empty() {
+                    let _ = Command::new("docker").arg("-H").arg(self.host()).args(["rm", "-f"]).args(&ids).output();
+                }
+            }
+            self.stop(15);
+        }
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    pub fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+pub fn text(o: &Output) -> String {
+    format!("exit={:?}\nstdout: {}\nstderr: {}", o.status.code(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+pub fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}

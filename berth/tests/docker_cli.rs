@@ -1,0 +1,177 @@
+//! The acceptance tests of the Docker API: a real berth daemon with its
+//! managed containerd, driven by the installed docker CLI (and a raw HTTP
+//! client for malformed input).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use common::{text, Daemon};
+
+#[test]
+fn run_exit_codes_stdin_and_runtimes() {
+    let d = Daemon::start("{}");
+    d.import_busybox("bb");
+
+    let o = d.docker(&["run", "--rm", "bb", "echo", "hi"]);
+    assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()), (Some(0), "hi\n"), "{}", text(&o));
+    assert_eq!(d.ok(&["ps", "-aq"]), "", "--rm removed the container");
+
+    let o = d.docker(&["run", "bb", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
+
+    let o = d.docker(&["run", "--runtime", "nope", "bb", "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown or invalid runtime name: nope"), "{}", text(&o));
+
+    let o = d.docker_in(&["run", "-i", "--rm", "bb", "cat"], b"data\nmore\n");
+    assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()), (Some(0), "data\nmore\n"), "{}", text(&o));
+
+    let o = d.docker(&["run", "--rm", "bb", "/nonexistent"]);
+    assert_eq!(o.status.code(), Some(127), "{}", text(&o));
+
+    // A path runtime from the config, through a wrapper with args.
+    d.write_config(r#"{"runtimes":{"dbg":{"path":"runc","runtimeArgs":["--debug"]}}}"#);
+    let o = d.berth(&["reload"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = d.docker(&["run", "--name", "ww", "--runtime", "dbg", "bb", "echo", "wrapped"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "wrapped\n", "{}", text(&o));
+    assert_eq!(d.ok(&["inspect", "--format", "{{.HostConfig.Runtime}}", "ww"]), "dbg\n");
+    let pinned = d.ok(&["inspect", "--format", "{{json .BerthRuntime}}", "ww"]);
+    assert!(pinned.contains("\"Args\":[\"--debug\"]") && pinned.contains("\"Wrapper\":") && pinned.contains("\"Binary\":\"/usr/sbin/runc\""), "{pinned}");
+    let info = d.ok(&["info", "--format", "{{json .Runtimes}}"]);
+    assert!(info.contains("\"dbg\"") && info.contains("\"runtimeArgs\":[\"--debug\"]"), "{info}");
+}
+
+#[test]
+fn lifecycle_commands() {
+    let d = Daemon::start("{}");
+    d.import_busybox("bb");
+    let id = d.ok(&["run", "-d", "--name", "web", "bb", "sh", "-c", "trap 'exit 7' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done"]);
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 64);
+    assert_eq!(d.ok(&["inspect", "--format", "{{.HostConfig.Runtime}} {{.State.Status}}", "web"]), "runc running\n");
+    assert!(d.ok(&["ps", "--filter", "name=web", "--format", "{{.Names}} {{.Status}}"]).starts_with("web Up"));
+    assert_eq!(d.ok(&["exec", "web", "echo", "from-exec"]), "from-exec\n");
+    assert_eq!(d.docker(&["exec", "web", "sh", "-c", "exit 4"]).status.code(), Some(4));
+    let top = d.ok(&["top", "web"]);
+    assert!(top.contains("PID") && top.contains("sh -c"), "{top}");
+    d.ok(&["pause", "web"]);
+    assert_eq!(d.ok(&["inspect", "--format", "{{.State.Status}}", "web"]), "paused\n");
+    d.ok(&["unpause", "web"]);
+
+    // logs -f follows until the container stops.
+    let mut follow = d.docker_cmd(&["logs", "-f", "web"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    d.ok(&["stop", "-t", "5", "web"]);
+    let mut out = String::new();
+    follow.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(follow.wait().unwrap().success());
+    assert!(out.starts_with("tick 0\ntick 1\n"), "{out}");
+    assert_eq!(d.ok(&["wait", "web"]), "7\n", "the TERM trap's exit code");
+    let tail = d.ok(&["logs", "--tail", "1", "web"]);
+    assert_eq!(tail.lines().count(), 1);
+    let ts = d.ok(&["logs", "-t", "--tail", "1", "web"]);
+    assert!(ts.starts_with("20") && ts.contains("Z tick"), "{ts}");
+
+    d.ok(&["rename", "web", "web2"]);
+    d.ok(&["restart", "-t", "1", "web2"]);
+    assert_eq!(d.ok(&["inspect", "--format", "{{.State.Running}} {{.Name}}", "web2"]), "true /web2\n");
+    d.ok(&["kill", "-s", "KILL", "web2"]);
+    assert_eq!(d.ok(&["wait", "web2"]), "137\n");
+    assert!(d.ok(&["ps", "-a", "--filter", "status=exited", "--format", "{{.Names}}"]).contains("web2"));
+    assert!(!d.ok(&["ps", "--format", "{{.Names}}"]).contains("web2"));
+    d.ok(&["start", "web2"]);
+    d.ok(&["rm", "-f", "web2"]);
+    let o = d.docker(&["inspect", "web2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("No such object: web2"), "{}", text(&o));
+    // Removing a running container without force is refused.
+    d.ok(&["run", "-d", "--name", "rr", "bb", "sleep", "100"]);
+    let o = d.docker(&["rm", "rr"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("You cannot remove a running container"), "{}", text(&o));
+    d.ok(&["rm", "-f", "rr"]);
+    let _ = id;
+}
+
+#[test]
+fn a_mebibyte_through_logs_and_attach() {
+    let d = Daemon::start("{}");
+    d.import_busybox("bb");
+    let expected: String = (1..=200_000).map(|i| format!("{i}\n")).collect();
+    assert!(expected.len() > 1 << 20);
+    let o = d.docker(&["run", "--name", "big", "bb", "seq", "1", "200000"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(o.stdout == expected.as_bytes(), "attach output differs ({} bytes, want {})", o.stdout.len(), expected.len());
+    let logs = d.docker(&["logs", "big"]);
+    assert!(logs.stdout == expected.as_bytes(), "logs output differs ({} bytes)", logs.stdout.len());
+}
+
+#[test]
+fn info_and_events() {
+    let d = Daemon::start(r#"{"runtimes":{"crun":{"path":"/usr/bin/crun"}}}"#);
+    d.import_busybox("bb");
+    let info = d.ok(&["info"]);
+    assert!(info.contains("Runtimes:") && info.contains("crun") && info.contains("Default Runtime: runc"), "{info}");
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 1;
+    d.ok(&["run", "--rm", "--name", "ev", "bb", "true"]);
+    let until = since + 3;
+    std::thread::sleep(Duration::from_millis(200));
+    let ev = d.ok(&["events", "--since", &since.to_string(), "--until", &until.to_string(), "--filter", "container=ev"]);
+    for action in ["create", "attach", "start", "die", "destroy"] {
+        assert!(ev.contains(&format!("container {action}")), "missing {action}: {ev}");
+    }
+    assert!(ev.contains("runtime=runc"), "events carry the runtime: {ev}");
+}
+
+/// A raw HTTP request over the socket; returns (status, body).
+fn raw(d: &Daemon, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    let mut s = UnixStream::connect(d.sock()).unwrap();
+    let head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let resp = String::from_utf8_lossy(&resp).into_owned();
+    let status = resp.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0);
+    let body = resp.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn bad_input_gets_docker_shaped_errors() {
+    let d = Daemon::start("{}");
+    d.import_busybox("bb");
+    let (st, body) = raw(&d, "POST", "/v1.41/containers/create", b"{not json");
+    assert_eq!(st, 400, "{body}");
+    assert!(body.contains("\"message\":\"invalid JSON"), "{body}");
+    let (st, body) = raw(&d, "POST", "/v1.41/containers/create", br#"{"Image":"bb","Cmd":["true"],"HostConfig":{"Memory":"lots"}}"#);
+    assert_eq!(st, 400, "{body}");
+    assert!(body.contains("Memory"), "names the field: {body}");
+    let big = format!(r#"{{"Image":"bb","Cmd":["true"],"Labels":{{"x":"{}"}}}}"#, "a".repeat(2 << 20));
+    let (st, body) = raw(&d, "POST", "/v1.41/containers/create", big.as_bytes());
+    assert_eq!(st, 413, "{body}");
+    assert!(body.contains("request body too large"), "{body}");
+    let (st, body) = raw(&d, "POST", "/v1.41/containers/create?name=a/b", br#"{"Image":"bb","Cmd":["true"]}"#);
+    assert_eq!(st, 400, "{body}");
+    assert!(body.contains("Invalid container name (a/b)"), "{body}");
+    let (st, body) = raw(&d, "GET", "/v1.41/containers/0123nothere/json", b"");
+    assert_eq!(st, 404, "{body}");
+    assert!(body.contains("No such container: 0123nothere"), "{body}");
+    let (st, body) = raw(&d, "POST", "/v1.41/containers/create", br#"{"Image":"bb","Cmd":["true"],"SomeFutureField":{"x":1}}"#);
+    assert_eq!(st, 201, "unknown fields are ignored: {body}");
+    let (st, body) = raw(&d, "GET", "/v1.41/networks", b"");
+    assert_eq!(st, 404, "{body}");
+    assert!(body.contains("\"message\""));
+    // The daemon keeps serving.
+    let (st, body) = raw(&d, "GET", "/_ping", b"");
+    assert_eq!((st, body.as_str()), (200, "OK"));
+    let o = d.docker(&["create", "--name", "xx", "bb", "true"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = d.docker(&["create", "--name", "xx", "bb", "true"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is already in use"), "{}", text(&o));
+}
