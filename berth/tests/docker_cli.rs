@@ -31,6 +31,8 @@ fn run_exit_codes_stdin_and_runtimes() {
     let o = d.docker_in(&["run", "-i", "--rm", "bb", "cat"], b"data\nmore\n");
     assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()), (Some(0), "data\nmore\n"), "{}", text(&o));
 
+    assert_eq!(d.ok(&["run", "-t", "--rm", "bb", "echo", "hi"]), "hi\r\n", "TTY mode: raw stream, CRLF from the pty");
+
     let o = d.docker(&["run", "--rm", "bb", "/nonexistent"]);
     assert_eq!(o.status.code(), Some(127), "{}", text(&o));
 
@@ -60,6 +62,9 @@ fn lifecycle_commands() {
     assert_eq!(d.docker(&["exec", "web", "sh", "-c", "exit 4"]).status.code(), Some(4));
     let top = d.ok(&["top", "web"]);
     assert!(top.contains("PID") && top.contains("sh -c"), "{top}");
+    let stats = d.ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "web"]);
+    assert!(stats.starts_with("web "), "{stats}");
+    assert_eq!(d.ok(&["exec", "-t", "web", "echo", "tty"]), "tty\r\n", "exec with a TTY");
     d.ok(&["pause", "web"]);
     assert_eq!(d.ok(&["inspect", "--format", "{{.State.Status}}", "web"]), "paused\n");
     d.ok(&["unpause", "web"]);

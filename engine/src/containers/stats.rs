@@ -117,6 +117,19 @@ impl ContainerService {
             u.pids = read_u64(&pids.join("pids.current")).unwrap_or(0);
             u.pids_limit = read_u64(&pids.join("pids.max"));
         }
+        // "Unlimited" is a huge number in the cgroup; show the host's memory, as dockerd does.
+        let host = host_memory();
+        if host > 0 && u.memory_limit > host {
+            u.memory_limit = host;
+        }
         Ok(u)
     }
+}
+
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
 }
