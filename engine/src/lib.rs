@@ -57,6 +57,7 @@ impl Engine {
         let containers = Arc::new(containers::ContainerService::new(store, ctd, images.clone(), runtimes.clone(), events.clone(), exec_root));
         containers.set_self();
         let execs = Arc::new(exec::ExecService::new(containers.clone()));
+        containers.restore().await;
         tokio::spawn(monitor::run(containers.clone(), execs.clone()));
         Ok(Engine { runtimes, containers, images, execs, events })
     }

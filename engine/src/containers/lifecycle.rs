@@ -200,6 +200,44 @@ impl ContainerService {
         Ok(())
     }
 
+    /// Re-attaches to containers that kept running while berth was down
+    /// (live-restore): output copying resumes from the same FIFOs (the
+    /// shim kept them open, so nothing beyond what the pipe buffered is
+    /// lost) and exits are picked up by the event loop's reconciliation.
+    pub async fn restore(&self) {
+        for rec in self.list().into_iter().filter(|r| r.state.running) {
+            let id = rec.id.as_str();
+            match self.ctd.tasks.get(id, "").await {
+                Ok(st) if matches!(st.status, berth_containerd::TaskStatus::Running | berth_containerd::TaskStatus::Paused) => {
+                    if let Err(e) = self.reattach(&rec, st.pid) {
+                        tracing::warn!(container = %id, error = %e, "cannot re-attach to the container's output; its log stops here");
+                    } else {
+                        tracing::info!(container = %id, pid = st.pid, runtime = %rec.host_config.runtime, "re-attached to running container");
+                    }
+                }
+                Ok(_) => {} // exited while we were away: the event loop records it
+                Err(e) if e.is_not_found() => tracing::warn!(container = %id, "record says running but containerd has no task; recording its exit"),
+                Err(e) => tracing::warn!(container = %id, error = %e, "cannot check the task"),
+            }
+        }
+    }
+
+    fn reattach(&self, rec: &ContainerRecord, pid: u32) -> Result<()> {
+        let dir = self.fifo_root.join(&rec.id);
+        let existing = |name: &str| Some(dir.join(name)).filter(|p| p.exists());
+        let fifos = FifoSet { stdin: existing("stdin"), stdout: existing("stdout"), stderr: existing("stderr"), dir: dir.clone() };
+        let mut open = fifos.open()?;
+        open.release();
+        let hub = self.hub(&rec.id);
+        let log = hub.log(&self.store.log_path(&rec.id)).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let io = io::spawn_output(&rec.id, hub.clone(), log, open.stdout.take(), open.stderr.take());
+        if let Some(tx) = open.stdin.take() {
+            io::spawn_stdin(&rec.id, hub.take_stdin(), tx, rec.config.stdin_once, self.ctd.tasks.clone());
+        }
+        hub.set_run(Run { pid, io: Some(io), fifos });
+        Ok(())
+    }
+
     /// Called by the event loop when a container's init process exits.
     pub fn on_exit(self: &Arc<Self>, id: &str, pid: u32, code: u32) {
         self.hub(id).set_exited(Some(RawExit { pid, code }));
