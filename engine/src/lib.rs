@@ -25,6 +25,7 @@ pub mod images;
 pub mod monitor;
 pub mod reference;
 pub mod runtimes;
+pub mod signal;
 pub mod spec;
 
 use std::path::PathBuf;

@@ -146,6 +146,17 @@ pub const DEFAULT_CAPS: [Capability; 14] = [
     Capability::AuditWrite,
 ];
 
+/// Docker's default capabilities as bounding, effective and permitted sets.
+fn default_capabilities() -> Result<oci_spec::runtime::LinuxCapabilities, SpecError> {
+    let caps: std::collections::HashSet<Capability> = DEFAULT_CAPS.into_iter().collect();
+    LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .build()
+        .map_err(|e| SpecError::Invalid(e.to_string()))
+}
+
 fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount, SpecError> {
     MountBuilder::default()
         .destination(dest)
@@ -236,13 +247,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     if !cwd.starts_with('/') {
         return Err(SpecError::Invalid(format!("the working directory '{cwd}' is invalid, it needs to be an absolute path")));
     }
-    let caps: std::collections::HashSet<Capability> = DEFAULT_CAPS.into_iter().collect();
-    let capabilities = LinuxCapabilitiesBuilder::default()
-        .bounding(caps.clone())
-        .effective(caps.clone())
-        .permitted(caps)
-        .build()
-        .map_err(inv)?;
+    let capabilities = default_capabilities()?;
     let (uid, gid, additional) = &input.user;
     let user = UserBuilder::default().uid(*uid).gid(*gid).additional_gids(additional.clone()).build().map_err(inv)?;
     let host_name = hostname(cfg, input.id);
@@ -340,13 +345,7 @@ pub fn exec_process(
         .filter(|e| e != "HOSTNAME=")
         .collect::<Vec<_>>();
     let cwd = [working_dir, container.working_dir.as_str()].into_iter().find(|d| !d.is_empty()).unwrap_or("/").to_string();
-    let caps: std::collections::HashSet<Capability> = DEFAULT_CAPS.into_iter().collect();
-    let capabilities = LinuxCapabilitiesBuilder::default()
-        .bounding(caps.clone())
-        .effective(caps.clone())
-        .permitted(caps)
-        .build()
-        .map_err(inv)?;
+    let capabilities = default_capabilities()?;
     let mut p = ProcessBuilder::default()
         .terminal(tty)
         .user(UserBuilder::default().uid(user.0).gid(user.1).build().map_err(inv)?)

@@ -138,13 +138,6 @@ fn os_release() -> (String, String) {
     (get("PRETTY_NAME"), get("VERSION_ID"))
 }
 
-fn mem_total() -> i64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<i64>().ok()))
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
 
 /// A runtime as `/info` lists it: `path`/`runtimeArgs` as dockerd does,
 /// plus `runtimeType`/`options` for shims and a `status` with what berth
@@ -227,7 +220,7 @@ async fn info(State(state): State<AppState>) -> Response {
             "OSType": "linux",
             "Architecture": std::env::consts::ARCH,
             "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            "MemTotal": mem_total(),
+            "MemTotal": berth_engine::containers::stats::host_memory(),
             "IndexServerAddress": "https://index.docker.io/v1/",
             "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": [], "Mirrors": []},
             "DockerRootDir": d.data_root.display().to_string(),

@@ -28,22 +28,7 @@ fn now() -> String {
 
 /// Parses a signal: a number, or a name with or without `SIG`, any case.
 pub fn parse_signal(s: &str) -> Result<u32> {
-    if let Ok(n) = s.parse::<u32>() {
-        if (1..=64).contains(&n) {
-            return Ok(n);
-        }
-    }
-    let up = s.to_ascii_uppercase();
-    let name = up.strip_prefix("SIG").unwrap_or(&up);
-    let n = match name {
-        "HUP" => 1, "INT" => 2, "QUIT" => 3, "ILL" => 4, "TRAP" => 5, "ABRT" | "IOT" => 6, "BUS" => 7,
-        "FPE" => 8, "KILL" => 9, "USR1" => 10, "SEGV" => 11, "USR2" => 12, "PIPE" => 13, "ALRM" => 14,
-        "TERM" => 15, "STKFLT" => 16, "CHLD" => 17, "CONT" => 18, "STOP" => 19, "TSTP" => 20, "TTIN" => 21,
-        "TTOU" => 22, "URG" => 23, "XCPU" => 24, "XFSZ" => 25, "VTALRM" => 26, "PROF" => 27, "WINCH" => 28,
-        "IO" | "POLL" => 29, "PWR" => 30, "SYS" => 31,
-        _ => return Err(EngineError::InvalidParameter(format!("Invalid signal: {s}"))),
-    };
-    Ok(n)
+    crate::signal::parse(s).map(|n| n as u32).ok_or_else(|| EngineError::InvalidParameter(format!("Invalid signal: {s}")))
 }
 
 fn not_running(id: &str) -> EngineError {

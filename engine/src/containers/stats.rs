@@ -126,7 +126,8 @@ impl ContainerService {
     }
 }
 
-fn host_memory() -> u64 {
+/// The host's total memory in bytes (0 if unknown).
+pub fn host_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|t| t.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
