@@ -51,3 +51,31 @@ fn containers_survive_berth_restarts() {
         assert_eq!(w[1], w[0] + 1, "gap or duplicate in the log around tick {}", w[0]);
     }
 }
+
+#[test]
+fn removed_runtime_across_a_restart_never_strands_a_container() {
+    let mut d = Daemon::start(r#"{"runtimes":{"dbg":{"path":"runc","runtimeArgs":["--debug"]}}}"#);
+    d.import_busybox("bb");
+    d.ok(&["run", "-d", "--name", "pinned", "--runtime", "dbg", "bb", "sleep", "300"]);
+    let wrapper = d.ok(&["inspect", "--format", "{{.BerthRuntime.Wrapper}}", "pinned"]).trim().to_string();
+    assert!(std::path::Path::new(&wrapper).exists());
+
+    // berth goes down, the runtime is removed from the config, berth comes back.
+    d.stop(15);
+    d.write_config("{}");
+    d.spawn();
+    assert!(std::path::Path::new(&wrapper).exists(), "start-up GC kept the wrapper the container pins");
+    assert_eq!(d.ok(&["inspect", "--format", "{{.State.Running}}", "pinned"]), "true\n");
+    assert_eq!(d.ok(&["exec", "pinned", "echo", "ok"]), "ok\n");
+    d.ok(&["logs", "pinned"]);
+    // New containers with the removed name are refused with the list of valid names.
+    let o = d.docker(&["run", "--rm", "--runtime", "dbg", "bb", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown or invalid runtime name: dbg; valid runtimes are: io.containerd.runc.v2, runc"));
+    d.ok(&["kill", "pinned"]);
+    assert_eq!(d.ok(&["wait", "pinned"]), "137\n");
+    d.ok(&["rm", "pinned"]);
+    // Nothing pins it now: the next reload's GC removes it.
+    assert!(d.berth(&["reload"]).status.success());
+    assert!(!std::path::Path::new(&wrapper).exists());
+}
