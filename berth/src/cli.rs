@@ -114,4 +114,16 @@ pub struct RuntimesArgs {
     /// Print JSON for scripts.
     #[arg(long)]
     pub json: bool,
+    #[command(subcommand)]
+    pub action: Option<RuntimesAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RuntimesAction {
+    /// Print the runtime table for a cluster: containerd CRI runtime handlers
+    /// (TOML) or Kubernetes RuntimeClass objects (YAML).
+    Export {
+        #[arg(long, value_parser = ["containerd", "runtimeclass"])]
+        format: String,
+    },
 }

@@ -122,8 +122,24 @@ fn def(v: Option<&Value>) -> String {
     }
 }
 
-/// `berth runtimes [--json]`.
+/// `berth runtimes [--json]` and `berth runtimes export --format F`.
 pub async fn runtimes(args: RuntimesArgs) -> i32 {
+    if let Some(crate::cli::RuntimesAction::Export { format }) = &args.action {
+        return match client::request(&args.client.host, Method::GET, &format!("/berth/v1/runtimes/export?format={format}")).await {
+            Ok((s, body)) if s.is_success() => {
+                print!("{}", String::from_utf8_lossy(&body));
+                0
+            }
+            Ok((s, body)) => {
+                eprintln!("berth: export failed ({s}): {}", String::from_utf8_lossy(&body));
+                1
+            }
+            Err(e) => {
+                eprintln!("berth: {e}");
+                1
+            }
+        };
+    }
     let (status, body) = match client::request(&args.client.host, Method::GET, "/berth/v1/runtimes").await {
         Ok(x) => x,
         Err(e) => {

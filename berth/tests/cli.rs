@@ -132,6 +132,12 @@ fn reload_via_cli_api_and_sighup() {
     assert_eq!(v["default_runtime"], "runc");
     let old_wrapper = v["runtimes"].as_array().unwrap().iter().find(|r| r["name"] == "wrapped").unwrap()["wrapper"].as_str().unwrap().to_string();
 
+    // Export for clusters.
+    let o = d.berth(&["runtimes", "export", "--format", "containerd"]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.\"wrapped\"]"), "{}", text(&o));
+    let o = d.berth(&["runtimes", "export", "--format", "runtimeclass"]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("handler: \"wrapped\""), "{}", text(&o));
+
     // Dry run: diff, nothing applied.
     d.write_config(r#"{"default-runtime":"wrapped","runtimes":{"wrapped":{"path":"/bin/true","runtimeArgs":["c"]},"new":{"path":"/bin/true"}}}"#);
     let o = d.berth(&["reload", "--dry-run"]);

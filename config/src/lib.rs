@@ -9,6 +9,7 @@
 //!
 //! It knows nothing of HTTP or containerd. Start reading at [`ConfigStore`].
 
+pub mod export;
 pub mod load;
 pub mod options;
 pub mod probe;

@@ -25,6 +25,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/events", get(events))
         .route("/berth/v1/reload", post(reload))
         .route("/berth/v1/runtimes", get(runtimes))
+        .route("/berth/v1/runtimes/export", get(export_runtimes))
 }
 
 async fn ping(method: Method) -> Response {
@@ -330,5 +331,23 @@ async fn events(State(state): State<AppState>, Query(q): Query<HashMap<String, S
     });
     let mut resp = Response::new(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(out)));
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(resp)
+}
+
+/// `GET /berth/v1/runtimes/export?format=containerd|runtimeclass`.
+async fn export_runtimes(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+    let snap = state.engine.runtimes.snapshot();
+    let (text, ct) = match q.get("format").map(String::as_str) {
+        Some("containerd") => (berth_config::export::containerd_toml(&snap), "application/toml"),
+        Some("runtimeclass") => (berth_config::export::runtimeclass_yaml(&snap), "application/yaml"),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "unknown export format {:?}: use format=containerd (CRI runtime handlers, TOML) or format=runtimeclass (Kubernetes RuntimeClass, YAML)",
+                other.unwrap_or("")
+            )))
+        }
+    };
+    let mut resp = (StatusCode::OK, text).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     Ok(resp)
 }
