@@ -22,6 +22,13 @@ pub enum Command {
     Reload(ReloadArgs),
     /// List the runtimes of the running daemon.
     Runtimes(RuntimesArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of berth and its subcommands.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]

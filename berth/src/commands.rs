@@ -7,6 +7,22 @@ use serde_json::Value;
 use crate::cli::{ConfigArgs, ReloadArgs, RuntimesArgs};
 use crate::client;
 
+/// `berth man`: the man pages of berth and every subcommand, one after another.
+pub fn man() -> i32 {
+    use clap::CommandFactory;
+    let cmd = crate::cli::Cli::command();
+    let mut out = std::io::stdout();
+    let mut pages = vec![cmd.clone()];
+    pages.extend(cmd.get_subcommands().filter(|c| c.get_name() != "help").map(|c| c.clone().name(&*Box::leak(format!("berth-{}", c.get_name()).into_boxed_str()))));
+    for page in pages {
+        if let Err(e) = clap_mangen::Man::new(page).render(&mut out) {
+            eprintln!("berth: {e}");
+            return 1;
+        }
+    }
+    0
+}
+
 /// `berth config check`: exit 0 and a summary when valid, 1 and every problem when not.
 pub fn config_check(args: &ConfigArgs) -> i32 {
     match berth_config::check(&args.to_flags()) {

@@ -33,6 +33,12 @@ fn main() {
         Command::Config(ConfigCommand::Check(args)) => commands::config_check(&args),
         Command::Reload(args) => client_runtime().block_on(commands::reload(args)),
         Command::Runtimes(args) => client_runtime().block_on(commands::runtimes(args)),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());
+            0
+        }
+        Command::Man => commands::man(),
     };
     std::process::exit(code);
 }

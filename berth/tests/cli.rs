@@ -183,6 +183,16 @@ fn reload_via_cli_api_and_sighup() {
 }
 
 #[test]
+fn completions_and_man_pages_come_from_the_clap_definitions() {
+    let o = Command::new(BERTH).args(["completions", "bash"]).output().unwrap();
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && t.contains("_berth()") && t.contains("--add-runtime") && t.contains("reload"), "{t}");
+    let o = Command::new(BERTH).arg("man").output().unwrap();
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && t.contains(".TH berth") && t.contains(".TH berth-daemon") && t.contains("default\\-runtime"), "{}", &t[..t.len().min(2000)]);
+}
+
+#[test]
 fn reload_without_daemon_says_what_to_do() {
     let o = Command::new(BERTH).args(["reload", "-H", "unix:///nonexistent/berth.sock"]).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
