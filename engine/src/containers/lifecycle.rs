@@ -190,6 +190,7 @@ impl ContainerService {
     /// shim kept them open, so nothing beyond what the pipe buffered is
     /// lost) and exits are picked up by the event loop's reconciliation.
     pub async fn restore(&self) {
+        self.reconcile_orphans().await;
         for rec in self.list().into_iter().filter(|r| r.state.running) {
             let id = rec.id.as_str();
             match self.ctd.tasks.get(id, "").await {
@@ -203,6 +204,52 @@ impl ContainerService {
                 Ok(_) => {} // exited while we were away: the event loop records it
                 Err(e) if e.is_not_found() => tracing::warn!(container = %id, "record says running but containerd has no task; recording its exit"),
                 Err(e) => tracing::warn!(container = %id, error = %e, "cannot check the task"),
+            }
+        }
+    }
+
+    /// Reconciles containerd with the records after a crash: containerd
+    /// containers without a record are deleted; a task left running for a
+    /// record that is not running (berth died between starting it and
+    /// recording it) is killed; FIFO dirs of stopped containers are removed.
+    /// Each is logged.
+    async fn reconcile_orphans(&self) {
+        let known: std::collections::HashSet<String> = self.list().iter().map(|r| r.id.clone()).collect();
+        match self.ctd.containers.list(vec![]).await {
+            Ok(all) => {
+                for c in all.into_iter().filter(|c| !known.contains(&c.id)) {
+                    tracing::warn!(container = %c.id, "containerd container without a record (berth stopped mid-operation); deleting it");
+                    let _ = self.ctd.tasks.kill(&c.id, 9, true).await;
+                    for _ in 0..50 {
+                        match self.ctd.tasks.delete(&c.id).await {
+                            Ok(_) => break,
+                            Err(e) if e.is_not_found() => break,
+                            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                        }
+                    }
+                    if let Err(e) = self.ctd.containers.delete(&c.id).await {
+                        tracing::warn!(container = %c.id, error = %e, "deleting the orphan failed");
+                    }
+                    let _ = std::fs::remove_dir_all(self.fifo_root.join(&c.id));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list containerd containers to reconcile orphans"),
+        }
+        for rec in self.list().into_iter().filter(|r| !r.state.running) {
+            if let Ok(st) = self.ctd.tasks.get(&rec.id, "").await {
+                tracing::warn!(container = %rec.id, status = ?st.status, "task of a container recorded as not running (berth stopped mid-start); killing it");
+                let _ = self.ctd.tasks.kill(&rec.id, 9, true).await;
+                for _ in 0..50 {
+                    match self.ctd.tasks.delete(&rec.id).await {
+                        Ok(_) => break,
+                        Err(e) if e.is_not_found() => break,
+                        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    }
+                }
+            }
+            let dir = self.fifo_root.join(&rec.id);
+            if dir.exists() {
+                let _ = std::fs::remove_dir_all(&dir);
             }
         }
     }
