@@ -79,3 +79,21 @@ fn removed_runtime_across_a_restart_never_strands_a_container() {
     assert!(d.berth(&["reload"]).status.success());
     assert!(!std::path::Path::new(&wrapper).exists());
 }
+
+#[test]
+fn a_dead_managed_containerd_is_restarted_and_berth_reconnects() {
+    let d = Daemon::start("{}");
+    d.import_busybox("bb");
+    d.ok(&["run", "-d", "--name", "survivor", "bb", "sh", "-c", "sleep 2; exit 4"]);
+    let pid = std::fs::read_to_string(d.path("exec/containerd/containerd.pid")).expect("managed containerd pid file");
+    let pid: i32 = pid.trim().parse().unwrap();
+    unsafe { common::libc_kill(pid, 9) };
+    // berth keeps serving; containerd comes back; the container's exit,
+    // which happens after the restart, is seen through the new event stream.
+    wait_until("containerd back", || d.docker(&["exec", "survivor", "true"]).status.success() || d.ok(&["inspect", "--format", "{{.State.Status}}", "survivor"]) == "exited\n");
+    wait_until("the exit", || d.ok(&["inspect", "--format", "{{.State.Status}}", "survivor"]) == "exited\n");
+    assert_eq!(d.ok(&["inspect", "--format", "{{.State.ExitCode}}", "survivor"]), "4\n");
+    let new_pid = std::fs::read_to_string(d.path("exec/containerd/containerd.pid")).unwrap();
+    assert_ne!(new_pid.trim(), pid.to_string(), "containerd was restarted");
+    assert_eq!(d.ok(&["run", "--rm", "bb", "echo", "after"]), "after\n");
+}
