@@ -97,3 +97,39 @@ fn a_dead_managed_containerd_is_restarted_and_berth_reconnects() {
     assert_ne!(new_pid.trim(), pid.to_string(), "containerd was restarted");
     assert_eq!(d.ok(&["run", "--rm", "bb", "echo", "after"]), "after\n");
 }
+
+#[test]
+fn restart_policies() {
+    let d = Daemon::start(r#"{"runtimes":{"gone":{"path":"runc","runtimeArgs":["--debug"]}}}"#);
+    d.import_busybox("bb");
+    // on-failure:2 → two restarts, then it stays exited.
+    d.ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "bb", "sh", "-c", "exit 3"]);
+    wait_until("two restarts", || d.ok(&["inspect", "--format", "{{.RestartCount}} {{.State.Status}}", "flaky"]) == "2 exited\n");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(d.ok(&["inspect", "--format", "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}", "flaky"]), "2 exited 3\n");
+    // always → restarts after a clean exit; docker stop ends it.
+    d.ok(&["run", "-d", "--name", "forever", "--restart", "always", "bb", "sh", "-c", "sleep 0.2"]);
+    wait_until("a restart", || d.ok(&["inspect", "--format", "{{.RestartCount}}", "forever"]).trim().parse::<u32>().unwrap() >= 1);
+    d.ok(&["stop", "-t", "1", "forever"]);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(d.ok(&["inspect", "--format", "{{.State.Running}}", "forever"]), "false\n");
+    // A restart whose runtime vanished records the error and stops retrying.
+    d.ok(&["run", "-d", "--name", "orphaned", "--runtime", "gone", "--restart", "always", "bb", "sh", "-c", "sleep 1"]);
+    d.write_config("{}");
+    assert!(d.berth(&["reload"]).status.success());
+    wait_until("the failed restart", || d.ok(&["inspect", "--format", "{{.State.Error}}", "orphaned"]).contains("unknown or invalid runtime name: gone"));
+    assert_eq!(d.ok(&["inspect", "--format", "{{.State.Status}} {{.State.Running}}", "orphaned"]), "exited false\n");
+    assert!(d.log().contains("restart failed; not retrying"), "a clear log line");
+}
+
+#[test]
+fn without_live_restore_shutdown_stops_containers() {
+    let mut d = Daemon::start(r#"{"live-restore":false}"#);
+    d.import_busybox("bb");
+    d.ok(&["run", "-d", "--name", "svc", "bb", "sh", "-c", "trap 'exit 5' TERM; while true; do sleep 0.1; done"]);
+    let pid = d.ok(&["inspect", "--format", "{{.State.Pid}}", "svc"]);
+    d.stop(15);
+    assert!(!std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(), "stopped with berth");
+    d.spawn();
+    assert_eq!(d.ok(&["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "svc"]), "exited 5\n");
+}
