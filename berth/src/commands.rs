@@ -193,7 +193,7 @@ fn print_table(inv: &Inventory) {
 /// Prints an inventory (as JSON) as an aligned table.
 fn print_rows(v: &Value) {
     let s = |r: &Value, k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let mut rows = vec![["NAME", "KIND", "BINARY", "ARGS", "VERSION", "FEATURES", "STATUS", "SOURCE"].map(String::from).to_vec()];
+    let mut rows = vec![["NAME", "KIND", "BINARY", "ARGS", "VERSION", "FEATURES", "STATUS", "RUNNING", "SOURCE"].map(String::from).to_vec()];
     for r in v.get("runtimes").and_then(Value::as_array).into_iter().flatten() {
         let name = if r.get("default").and_then(Value::as_bool) == Some(true) { format!("{} (default)", s(r, "name")) } else { s(r, "name") };
         let args: Vec<&str> = r.get("args").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
@@ -203,7 +203,8 @@ fn print_rows(v: &Value) {
             format!("unavailable: {}", s(r, "reason"))
         };
         let binary = if s(r, "binary").is_empty() { s(r, "shim") } else { s(r, "binary") };
-        rows.push(vec![name, s(r, "kind"), binary, args.join(" "), s(r, "version"), s(r, "features"), status, s(r, "source")]);
+        let running = r.get("containers_running").and_then(Value::as_u64).unwrap_or(0).to_string();
+        rows.push(vec![name, s(r, "kind"), binary, args.join(" "), s(r, "version"), s(r, "features"), status, running, s(r, "source")]);
     }
     let widths: Vec<usize> = (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     for r in rows {

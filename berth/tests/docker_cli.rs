@@ -60,6 +60,9 @@ fn lifecycle_commands() {
     assert!(d.ok(&["ps", "--filter", "name=web", "--format", "{{.Names}} {{.Status}}"]).starts_with("web Up"));
     assert_eq!(d.ok(&["exec", "web", "echo", "from-exec"]), "from-exec\n");
     assert_eq!(d.docker(&["exec", "web", "sh", "-c", "exit 4"]).status.code(), Some(4));
+    let inv: serde_json::Value = serde_json::from_slice(&d.berth(&["runtimes", "--json"]).stdout).unwrap();
+    let runc = inv["runtimes"].as_array().unwrap().iter().find(|r| r["name"] == "runc").unwrap();
+    assert_eq!(runc["containers_running"], 1, "{inv}");
     let top = d.ok(&["top", "web"]);
     assert!(top.contains("PID") && top.contains("sh -c"), "{top}");
     let stats = d.ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "web"]);

@@ -63,6 +63,18 @@ impl Engine {
         Ok(Engine { runtimes, containers, images, execs, events })
     }
 
+    /// The runtime inventory with the number of running containers per runtime.
+    pub fn inventory(&self) -> runtimes::Inventory {
+        let mut inv = self.runtimes.inventory();
+        for rec in self.containers.list().iter().filter(|r| r.state.running) {
+            let name = rec.pinned_runtime.as_ref().map(|p| p.name.as_str()).unwrap_or(rec.host_config.runtime.as_str());
+            if let Some(row) = inv.runtimes.iter_mut().find(|r| r.name == name) {
+                row.containers_running += 1;
+            }
+        }
+        inv
+    }
+
     /// Reloads the configuration (see [`runtimes::RuntimeService::reload`]):
     /// wrappers pinned by containers survive the GC that follows, and a
     /// successful reload emits a `daemon`/`reload` event with the diff.

@@ -103,6 +103,8 @@ pub struct RuntimeRow {
     /// Where it was defined: a file, a flag, or "built-in".
     pub source: String,
     pub default: bool,
+    /// Running containers started with it (filled in by the engine).
+    pub containers_running: usize,
 }
 
 /// Builds the inventory of a snapshot.
@@ -124,9 +126,52 @@ pub fn inventory(snap: &Snapshot) -> Inventory {
             reason: rt.status.unavailable.as_ref().map(|u| u.message().to_string()),
             source: rt.source.to_string(),
             default: rt.name == snap.runtimes.default,
+            containers_running: 0,
         })
+        .chain(implicit_shims(snap))
         .collect();
     Inventory { generation: snap.generation, default_runtime: snap.runtimes.default.clone(), runtimes }
+}
+
+/// containerd shims found on PATH that no runtime names, listed as
+/// implicit runtimes (usable by their shim name when implicit shims are allowed).
+fn implicit_shims(snap: &Snapshot) -> Vec<RuntimeRow> {
+    if !snap.runtimes.allow_implicit_shims {
+        return Vec::new();
+    }
+    let configured: std::collections::HashSet<&str> = snap.runtimes.runtimes.values().map(|r| r.shim.as_str()).collect();
+    let mut rows: Vec<RuntimeRow> = Vec::new();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let file = e.file_name().to_string_lossy().into_owned();
+            // containerd-shim-<name>-<version> → io.containerd.<name>.<version>
+            let Some(rest) = file.strip_prefix("containerd-shim-") else { continue };
+            let Some((name, version)) = rest.rsplit_once('-') else { continue };
+            let shim = format!("io.containerd.{name}.{version}");
+            if configured.contains(shim.as_str()) || rows.iter().any(|r| r.name == shim) {
+                continue;
+            }
+            rows.push(RuntimeRow {
+                name: shim.clone(),
+                kind: Kind::Implicit,
+                shim,
+                binary: Some(e.path()),
+                args: vec![],
+                wrapper: None,
+                version: None,
+                features: "n/a (shim)".into(),
+                available: true,
+                reason: None,
+                source: format!("implicit ({} on PATH)", dir.display()),
+                default: false,
+                containers_running: 0,
+            });
+        }
+    }
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    rows
 }
 
 /// `oci 1.0.0-1.0.2-dev, cgroup v1+v2, seccomp` — or why it is unknown.
