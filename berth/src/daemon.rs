@@ -104,6 +104,40 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
         snapshotter: engine.images.store().snapshotter().to_string(),
     });
     let state = AppState { engine: engine.clone(), daemon };
+    if let Some(m) = &managed {
+        let mut rx = m.subscribe_restarts();
+        let metrics = engine.metrics.clone();
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let n = *rx.borrow();
+                metrics.containerd_restart_count.store(n, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(restarts = n, "managed containerd was restarted; reconnected");
+            }
+        });
+    }
+    if let Some(addr) = cfg.metrics_addr {
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("berth: cannot serve metrics on {addr}: {e}; change metrics-addr or free the port");
+                return 1;
+            }
+        };
+        let eng = engine.clone();
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let eng = eng.clone();
+                async move { ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], eng.render_metrics()) }
+            }),
+        );
+        tracing::info!(%addr, "metrics listening");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "metrics server failed");
+            }
+        });
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let mut servers = Vec::new();

@@ -119,9 +119,22 @@ fn a_mebibyte_through_logs_and_attach() {
     assert!(logs.stdout == expected.as_bytes(), "logs output differs ({} bytes)", logs.stdout.len());
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
 #[test]
-fn info_and_events() {
-    let d = Daemon::start(r#"{"runtimes":{"crun":{"path":"/usr/bin/crun"}}}"#);
+fn info_events_and_metrics() {
+    let port = free_port();
+    let d = Daemon::start(&format!(r#"{{"runtimes":{{"crun":{{"path":"/usr/bin/crun"}}}},"metrics-addr":"{port}"}}"#));
     d.import_busybox("bb");
     let info = d.ok(&["info"]);
     assert!(info.contains("Runtimes:") && info.contains("crun") && info.contains("Default Runtime: runc"), "{info}");
@@ -134,6 +147,23 @@ fn info_and_events() {
         assert!(ev.contains(&format!("container {action}")), "missing {action}: {ev}");
     }
     assert!(ev.contains("runtime=runc"), "events carry the runtime: {ev}");
+
+    // A refused start and a reload, then the metrics show all of it.
+    let _ = d.docker(&["run", "--rm", "bb", "/nonexistent"]);
+    assert!(d.berth(&["reload"]).status.success());
+    let m = http_get(&format!("127.0.0.1:{port}"), "/metrics");
+    for needle in [
+        "berth_container_starts_total{runtime=\"runc\"}",
+        "berth_container_start_failures_total{runtime=\"runc\",reason=\"not-found\"} 1",
+        "berth_container_start_seconds_bucket{le=",
+        "berth_reloads_total{result=\"ok\"} 1",
+        "berth_config_generation 2",
+        "berth_api_requests_total{route=\"/containers/create\",status=\"201\"}",
+        "berth_containerd_restarts 0",
+        "berth_wrappers 0",
+    ] {
+        assert!(m.contains(needle), "missing {needle} in\n{m}");
+    }
 }
 
 /// A raw HTTP request over the socket; returns (status, body).

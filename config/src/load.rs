@@ -96,6 +96,8 @@ pub struct EffectiveConfig {
     pub allow_implicit_shims: bool,
     pub default_runtime: String,
     pub default_runtime_source: Source,
+    /// Where `GET /metrics` is served (TCP); `None` = no metrics endpoint.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// User runtimes (the stock ones are not in here; see the runtime table).
     pub runtimes: BTreeMap<String, RuntimeConfig>,
 }
@@ -159,6 +161,7 @@ struct FileSettings {
     live_restore: Option<bool>,
     allow_implicit_shims: Option<bool>,
     default_runtime: Option<String>,
+    metrics_addr: Option<String>,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -172,6 +175,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "log-level",
     "live-restore",
     "allow-implicit-shims",
+    "metrics-addr",
 ];
 
 const RUNTIME_KEYS: &[&str] = &["path", "runtimeArgs", "runtimeType", "options"];
@@ -267,6 +271,16 @@ pub fn load(flags: &Flags) -> Result<EffectiveConfig, ConfigErrors> {
             problems.push(Problem::new(&file_src, key, format!("must be an absolute path, got {}", p.display())));
         }
     }
+    let metrics_addr = match file.metrics_addr.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(a) => match parse_metrics_addr(a) {
+            Ok(addr) => Some(addr),
+            Err(msg) => {
+                problems.push(Problem::new(&file_src, "metrics-addr", msg));
+                None
+            }
+        },
+    };
     if let Some(c) = &containerd {
         if !c.is_absolute() {
             problems.push(Problem::new(&file_src, "containerd", format!("must be an absolute socket path, got {}", c.display())));
@@ -288,8 +302,21 @@ pub fn load(flags: &Flags) -> Result<EffectiveConfig, ConfigErrors> {
         allow_implicit_shims: file.allow_implicit_shims.unwrap_or(true),
         default_runtime,
         default_runtime_source: default_source,
+        metrics_addr,
         runtimes,
     })
+}
+
+/// `host:port`, or just `port` / `:port` for loopback (the default host).
+fn parse_metrics_addr(a: &str) -> Result<std::net::SocketAddr, String> {
+    let with_host = if a.parse::<u16>().is_ok() {
+        format!("127.0.0.1:{a}")
+    } else if let Some(p) = a.strip_prefix(':') {
+        format!("127.0.0.1:{p}")
+    } else {
+        a.to_string()
+    };
+    with_host.parse().map_err(|_| format!("invalid address {a:?}: use host:port such as 127.0.0.1:9323 (a bare port means loopback)"))
 }
 
 /// A setting given both as a flag and in the file is an error, as in dockerd.
@@ -418,6 +445,10 @@ fn parse_file(
             "log-level" => match value {
                 Value::String(s) => out.log_level = Some(s.clone()),
                 _ => bad_type("a string"),
+            },
+            "metrics-addr" => match value {
+                Value::String(s) => out.metrics_addr = Some(s.clone()),
+                _ => bad_type("a string such as \"127.0.0.1:9323\""),
             },
             other => problems.push(Problem::new(src, other, unknown_key(other, TOP_LEVEL_KEYS))),
         }

@@ -22,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod images;
+pub mod metrics;
 pub mod monitor;
 pub mod reference;
 pub mod runtimes;
@@ -41,6 +42,7 @@ pub struct Engine {
     pub images: Arc<images::ImageService>,
     pub execs: Arc<exec::ExecService>,
     pub events: Arc<events::EventBus>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl Engine {
@@ -54,13 +56,32 @@ impl Engine {
     ) -> Result<Engine> {
         let ctd = ctd::Ctd::new(client).await?;
         let events = Arc::new(events::EventBus::new());
+        let metrics = Arc::new(metrics::Metrics::new());
         let images = Arc::new(images::ImageService::new(ctd.images.clone(), events.clone()));
-        let containers = Arc::new(containers::ContainerService::new(store, ctd, images.clone(), runtimes.clone(), events.clone(), exec_root));
+        let containers = Arc::new(containers::ContainerService::new(store, ctd, images.clone(), runtimes.clone(), events.clone(), metrics.clone(), exec_root));
         containers.set_self();
         let execs = Arc::new(exec::ExecService::new(containers.clone()));
         containers.restore().await;
         tokio::spawn(monitor::run(containers.clone(), execs.clone()));
-        Ok(Engine { runtimes, containers, images, execs, events })
+        Ok(Engine { runtimes, containers, images, execs, events, metrics })
+    }
+
+    /// The metrics in Prometheus text format.
+    pub fn render_metrics(&self) -> String {
+        let snap = self.runtimes.snapshot();
+        let wrappers = std::fs::read_dir(snap.config.wrapper_dir())
+            .map(|d| d.flatten().filter(|e| berth_config::wrapper::is_wrapper_name(&e.file_name().to_string_lossy())).count())
+            .unwrap_or(0);
+        let containers = self.containers.list();
+        self.metrics.set_wrappers_collected(self.runtimes.collected());
+        self.metrics.render(
+            snap.generation,
+            wrappers,
+            containers.iter().map(|r| {
+                let rt = r.pinned_runtime.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| r.host_config.runtime.clone());
+                (r.state.status.as_str().to_string(), rt)
+            }),
+        )
     }
 
     /// The runtime inventory with the number of running containers per runtime.
@@ -79,7 +100,11 @@ impl Engine {
     /// wrappers pinned by containers survive the GC that follows, and a
     /// successful reload emits a `daemon`/`reload` event with the diff.
     pub async fn reload(&self, dry_run: bool) -> std::result::Result<berth_config::ReloadReport, runtimes::ReloadError> {
-        let report = self.runtimes.reload(dry_run, self.containers.pinned_wrappers()).await?;
+        let result = self.runtimes.reload(dry_run, self.containers.pinned_wrappers()).await;
+        if !dry_run {
+            self.metrics.reload(result.is_ok());
+        }
+        let report = result?;
         if !report.dry_run {
             let snap = self.runtimes.snapshot();
             let mut attrs = std::collections::BTreeMap::new();

@@ -24,16 +24,23 @@ pub struct RuntimeService {
     /// Serializes reloads and GC at the async level too, so a queue of
     /// SIGHUPs and API calls does not pile up blocking threads.
     lock: tokio::sync::Mutex<()>,
+    /// Wrappers garbage-collected so far.
+    collected: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl RuntimeService {
     pub fn new(store: Arc<ConfigStore>) -> Self {
-        RuntimeService { store, lock: tokio::sync::Mutex::new(()) }
+        RuntimeService { store, lock: tokio::sync::Mutex::new(()), collected: Default::default() }
     }
 
     /// The current snapshot; load it once per operation.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.store.snapshot()
+    }
+
+    /// Wrappers garbage-collected by reloads so far.
+    pub fn collected(&self) -> u64 {
+        self.collected.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn store(&self) -> &Arc<ConfigStore> {
@@ -47,11 +54,15 @@ impl RuntimeService {
     pub async fn reload(&self, dry_run: bool, pinned: Vec<PathBuf>) -> Result<ReloadReport, ReloadError> {
         let _guard = self.lock.lock().await;
         let store = self.store.clone();
+        let collected = self.collected.clone();
         let res = tokio::task::spawn_blocking(move || {
             let report = store.reload(dry_run)?;
             if !dry_run {
-                if let Err(e) = store.gc_wrappers(pinned) {
-                    tracing::warn!(error = %e, "wrapper garbage collection failed; will retry at the next reload");
+                match store.gc_wrappers(pinned) {
+                    Ok(gc) => {
+                        collected.fetch_add(gc.removed.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "wrapper garbage collection failed; will retry at the next reload"),
                 }
             }
             Ok::<_, ConfigErrors>(report)

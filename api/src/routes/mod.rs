@@ -29,6 +29,7 @@ pub fn router(
        + Send
        + Sync
        + 'static {
+    let metrics = state.engine.metrics.clone();
     let routes = Router::new()
         .merge(system::routes())
         .merge(containers::routes())
@@ -38,12 +39,15 @@ pub fn router(
         .with_state(state);
     tower::service_fn(move |req: Request<Body>| {
         let routes = routes.clone();
+        let metrics = metrics.clone();
         async move {
+            let route = berth_engine::metrics::route_of(version::split_version(req.uri().path()).1);
             let mut resp = match version::rewrite(req) {
                 Ok(req) => routes.oneshot(req).await.unwrap_or_else(|e| match e {}),
                 Err(resp) => resp,
             };
             version::add_headers(&mut resp);
+            metrics.api_request(&route, resp.status().as_u16());
             Ok(resp)
         }
     })

@@ -44,9 +44,23 @@ impl ContainerService {
         if rec.state.running {
             return Err(EngineError::NotModified);
         }
+        let began = std::time::Instant::now();
+        let runtime_label = if rec.host_config.runtime.is_empty() { self.runtimes.snapshot().runtimes.default.clone() } else { rec.host_config.runtime.clone() };
         match self.start_locked(&rec).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.metrics.start_ok(&runtime_label, began.elapsed().as_secs_f64());
+                Ok(())
+            }
             Err(e) => {
+                let reason = match &e {
+                    EngineError::InvalidParameter(m) if m.starts_with("unknown or invalid runtime name") => "unknown-runtime",
+                    EngineError::Start { exit_code: 127, .. } => "not-found",
+                    EngineError::Start { exit_code: 126, .. } => "not-executable",
+                    EngineError::Start { .. } => "runtime-error",
+                    EngineError::InvalidParameter(_) => "invalid",
+                    _ => "other",
+                };
+                self.metrics.start_failed(&runtime_label, reason);
                 let code = match &e {
                     EngineError::Start { exit_code, .. } => *exit_code as i64,
                     _ => 128,

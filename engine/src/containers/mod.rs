@@ -41,6 +41,7 @@ pub struct ContainerService {
     pub(crate) images: Arc<ImageService>,
     pub(crate) runtimes: Arc<RuntimeService>,
     pub(crate) events: Arc<EventBus>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
     hubs: Mutex<HashMap<String, Arc<Hub>>>,
     /// A weak handle on itself, for tasks that outlive an operation
     /// (restart-policy restarts).
@@ -50,8 +51,16 @@ pub struct ContainerService {
 }
 
 impl ContainerService {
-    pub fn new(store: Store, ctd: Ctd, images: Arc<ImageService>, runtimes: Arc<RuntimeService>, events: Arc<EventBus>, exec_root: PathBuf) -> Self {
-        ContainerService { store, ctd, images, runtimes, events, hubs: Mutex::new(HashMap::new()), me: Mutex::new(std::sync::Weak::new()), fifo_root: exec_root.join("fifo") }
+    pub fn new(
+        store: Store,
+        ctd: Ctd,
+        images: Arc<ImageService>,
+        runtimes: Arc<RuntimeService>,
+        events: Arc<EventBus>,
+        metrics: Arc<crate::metrics::Metrics>,
+        exec_root: PathBuf,
+    ) -> Self {
+        ContainerService { store, ctd, images, runtimes, events, metrics, hubs: Mutex::new(HashMap::new()), me: Mutex::new(std::sync::Weak::new()), fifo_root: exec_root.join("fifo") }
     }
 
     /// Registers the `Arc` this service lives in (done by [`crate::Engine::start`]).
