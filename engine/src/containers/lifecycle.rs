@@ -61,6 +61,24 @@ impl ContainerService {
                     _ => "other",
                 };
                 self.metrics.start_failed(&runtime_label, reason);
+                // Name the real binary, never only a wrapper path.
+                let e = match e {
+                    EngineError::Start { message, exit_code } => {
+                        let binary = self
+                            .runtimes
+                            .snapshot()
+                            .runtimes
+                            .runtimes
+                            .get(&runtime_label)
+                            .and_then(|r| r.binary.as_ref().map(|b| b.display().to_string()));
+                        let message = match binary {
+                            Some(b) if !message.contains(&b) => format!("{message} (runtime {runtime_label}, binary {b})"),
+                            _ => message,
+                        };
+                        EngineError::Start { message, exit_code }
+                    }
+                    other => other,
+                };
                 let code = match &e {
                     EngineError::Start { exit_code, .. } => *exit_code as i64,
                     _ => 128,
