@@ -592,10 +592,21 @@ impl ContainerService {
             .map_err(|e| EngineError::Internal(e.to_string()))??;
         hub.mark_removed();
         self.drop_hub(id);
+        remove_empty_cgroups(self.ctd.client.namespace(), id);
         tracing::info!(container = %id, "container removed");
         self.event("destroy", &rec, &[]);
         Ok(())
     }
+}
+
+/// Removes the container's cgroup directories that a runtime left behind
+/// empty (runsc does after a failed start). Non-empty ones are left alone.
+fn remove_empty_cgroups(namespace: &str, id: &str) {
+    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else { return };
+    for e in entries.flatten() {
+        let _ = std::fs::remove_dir(e.path().join(namespace).join(id));
+    }
+    let _ = std::fs::remove_dir(std::path::Path::new("/sys/fs/cgroup").join(namespace).join(id));
 }
 
 /// Writes `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` for a
