@@ -247,22 +247,10 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     if !cwd.starts_with('/') {
         return Err(SpecError::Invalid(format!("the working directory '{cwd}' is invalid, it needs to be an absolute path")));
     }
-    let capabilities = default_capabilities()?;
-    let (uid, gid, additional) = &input.user;
-    let user = UserBuilder::default().uid(*uid).gid(*gid).additional_gids(additional.clone()).build().map_err(inv)?;
     let host_name = hostname(cfg, input.id);
     let env = environment(cfg, input.image, &host_name);
-    let mut process = ProcessBuilder::default()
-        .terminal(cfg.tty)
-        .user(user)
-        .args(args)
-        .env(env)
-        .cwd(cwd)
-        .capabilities(capabilities)
-        .no_new_privileges(false)
-        .build()
-        .map_err(inv)?;
-    process.set_rlimits(None);
+    let (uid, gid, additional) = &input.user;
+    let process = process(cfg.tty, (*uid, *gid, additional.clone()), args, env, cwd)?;
 
     let network = Network::from_mode(&input.host.network_mode).map_err(SpecError::Invalid)?;
     let mut namespaces: Vec<LinuxNamespace> = Vec::new();
@@ -335,7 +323,6 @@ pub fn exec_process(
     working_dir: &str,
     tty: bool,
 ) -> Result<oci_spec::runtime::Process, SpecError> {
-    let inv = |e: oci_spec::OciSpecError| SpecError::Invalid(e.to_string());
     if args.is_empty() || args[0].is_empty() {
         return Err(SpecError::Invalid("No exec command specified".into()));
     }
@@ -345,14 +332,27 @@ pub fn exec_process(
         .filter(|e| e != "HOSTNAME=")
         .collect::<Vec<_>>();
     let cwd = [working_dir, container.working_dir.as_str()].into_iter().find(|d| !d.is_empty()).unwrap_or("/").to_string();
-    let capabilities = default_capabilities()?;
+    process(tty, (user.0, user.1, vec![]), args, env, cwd)
+}
+
+/// An OCI process with Docker's default capabilities and no rlimits (the
+/// daemon may lack CAP_SYS_RESOURCE; the process inherits the shim's limits).
+fn process(
+    tty: bool,
+    (uid, gid, additional_gids): (u32, u32, Vec<u32>),
+    args: Vec<String>,
+    env: Vec<String>,
+    cwd: String,
+) -> Result<oci_spec::runtime::Process, SpecError> {
+    let inv = |e: oci_spec::OciSpecError| SpecError::Invalid(e.to_string());
+    let user = UserBuilder::default().uid(uid).gid(gid).additional_gids(additional_gids).build().map_err(inv)?;
     let mut p = ProcessBuilder::default()
         .terminal(tty)
-        .user(UserBuilder::default().uid(user.0).gid(user.1).build().map_err(inv)?)
+        .user(user)
         .args(args)
         .env(env)
         .cwd(cwd)
-        .capabilities(capabilities)
+        .capabilities(default_capabilities()?)
         .no_new_privileges(false)
         .build()
         .map_err(inv)?;
