@@ -1,5 +1,9 @@
 //! Starting, restarting and stopping the engines under test, each with its
 //! own data root, exec root, socket and containerd, all under one temp dir.
+//!
+//! Exec roots and containerd's state directories (what a host keeps under
+//! `/run`) go on a tmpfs the harness mounts at `<temp>/run`, as `/run` is on
+//! any systemd host; data roots stay on the disk.
 
 use crate::http::Api;
 use crate::proc::{self, run_ok};
@@ -211,10 +215,24 @@ pub fn ctr(ctd_sock: &Path, args: &[&str]) -> Command {
     c
 }
 
+/// Mounts a tmpfs at `<root>/run` for the engines' exec roots and returns
+/// a line for the machine description. Falls back to the disk (and says so).
+pub fn mount_run_tmpfs(root: &Path) -> Result<String, String> {
+    let run = root.join("run");
+    std::fs::create_dir_all(&run).map_err(|e| e.to_string())?;
+    let mut c = Command::new("mount");
+    c.args(["-t", "tmpfs", "-o", "size=2g,mode=0755", "berth-bench-run"]).arg(&run);
+    match proc::run(c, Duration::from_secs(10), false) {
+        Ok(o) if o.ok => Ok("tmpfs (mounted by the harness, as /run on a systemd host)".into()),
+        Ok(o) => Ok(format!("disk (tmpfs mount failed: {})", o.describe())),
+        Err(e) => Ok(format!("disk (tmpfs mount failed: {e})")),
+    }
+}
+
 pub fn start_berth(root: &Path, berth_bin: &Path) -> Result<Engine, String> {
     let dir = root.join("b");
     let data = dir.join("data");
-    let exec = dir.join("exec");
+    let exec = root.join("run").join("b");
     for d in [&data, &exec] {
         std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
     }
@@ -268,15 +286,16 @@ pub fn write_berth_config(path: &Path, extra: &serde_json::Value) -> Result<(), 
 pub fn start_dockerd(root: &Path) -> Result<Engine, String> {
     let dir = root.join("d");
     let ctd = dir.join("ctd");
-    for d in ["data", "exec", "ctd/root", "ctd/state"] {
-        std::fs::create_dir_all(dir.join(d)).map_err(|e| e.to_string())?;
+    let run = root.join("run").join("d");
+    for d in [dir.join("data"), dir.join("ctd/root"), run.join("exec"), run.join("ctd-state")] {
+        std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
     }
     let ctd_sock = ctd.join("containerd.sock");
     let toml = format!(
         "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
          [grpc]\n  address = \"{sock}\"\n[ttrpc]\n  address = \"\"\n[debug]\n  address = \"\"\n[metrics]\n  address = \"\"\n",
         root = ctd.join("root").display(),
-        state = ctd.join("state").display(),
+        state = run.join("ctd-state").display(),
         sock = ctd_sock.display()
     );
     let ctd_conf = ctd.join("config.toml");
@@ -303,7 +322,7 @@ pub fn start_dockerd(root: &Path) -> Result<Engine, String> {
         "--data-root".into(),
         dir.join("data").display().to_string(),
         "--exec-root".into(),
-        dir.join("exec").display().to_string(),
+        run.join("exec").display().to_string(),
         "--pidfile".into(),
         dir.join("dockerd.pid").display().to_string(),
         "-H".into(),

@@ -333,7 +333,8 @@ fn run_all(s: &Settings, repo: &Path) -> Result<(), String> {
 fn bench(s: &Settings, repo: &Path, berth_bin: &Path, g: &mut Guard, started: Instant) -> Result<(), String> {
     let root = g.root.clone();
     eprintln!("bench: {} run, temp root {}", s.mode, root.display());
-    let machine = machine_description(berth_bin, repo);
+    let run_fs = engines::mount_run_tmpfs(&root)?;
+    let machine = format!("{}exec roots: {run_fs}\n", machine_description(berth_bin, repo));
     eprint!("{machine}");
 
     eprintln!("bench: starting berth, containerd + dockerd");

@@ -83,7 +83,10 @@ pub fn reload_summary(v: &Value) -> String {
     let mut out = if dry {
         format!("dry run: the configuration is valid and would become generation {generation}\n")
     } else {
-        format!("reloaded: generation {generation} is live\n")
+        match v.get("apply_us").and_then(Value::as_u64) {
+            Some(us) => format!("reloaded: generation {generation} is live (applied in {:.1} ms)\n", us as f64 / 1000.0),
+            None => format!("reloaded: generation {generation} is live\n"),
+        }
     };
     let (added, removed) = (list("added"), list("removed"));
     let changed: Vec<&Value> = v.get("changed").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
@@ -222,9 +225,9 @@ mod tests {
     fn summary_lists_every_change() {
         let v = json!({"generation": 4, "dry_run": false, "added": ["gvisor"], "removed": ["youki"],
             "changed": [{"name": "crun", "old": {"path": "/usr/bin/crun"}, "new": {"path": "/usr/bin/crun", "runtimeArgs": ["--debug"]}}],
-            "default_runtime": {"old": "runc", "new": "crun"}, "unavailable": [], "repaired_wrappers": []});
+            "default_runtime": {"old": "runc", "new": "crun"}, "unavailable": [], "repaired_wrappers": [], "apply_us": 2345});
         let s = reload_summary(&v);
-        assert!(s.starts_with("reloaded: generation 4 is live"));
+        assert!(s.starts_with("reloaded: generation 4 is live (applied in 2.3 ms)\n"), "{s}");
         assert!(s.contains("added:    gvisor") && s.contains("removed:  youki"));
         assert!(s.contains("changed:  crun: path /usr/bin/crun -> path /usr/bin/crun [\"--debug\"]"), "{s}");
         assert!(s.contains("default runtime: runc -> crun"));

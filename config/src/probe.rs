@@ -2,8 +2,14 @@
 //! `--version` say, what `features` does it report.
 //!
 //! Probes run in parallel (one thread per distinct binary), each command with
-//! a 2 s timeout, and are cached by binary path + args + file identity
-//! (inode, size, mtime), so a reload with unchanged binaries runs nothing.
+//! a 2 s timeout, and are cached by binary path + file identity (inode, size,
+//! mtime), so a reload with unchanged binaries runs nothing, whatever their
+//! `runtimeArgs` became.
+//!
+//! A runtime's `runtimeArgs` are not passed to the probe: they are flags for
+//! the runtime's own invocations (`create`, `start`, …), and version and
+//! features belong to the binary. So 100 runtimes on one binary cost one probe,
+//! and changing their args costs none.
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -49,17 +55,15 @@ pub struct ProbeResult {
     /// First line of `--version` output, if it answered.
     pub version: Option<String>,
     /// The `features` JSON (OCI runtime-spec features), if it answered with JSON.
-    pub features: Option<serde_json::Value>,
+    pub features: Option<Arc<serde_json::Value>>,
     /// Why version or features are unknown (not an error: crun and runsc have no `features`).
     pub notes: Vec<String>,
 }
 
-/// A probe request: the binary (absolute path or bare name) and the args put
-/// before `--version` / `features`.
+/// A probe request: the binary (absolute path or bare name).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ProbeKey {
     pub binary: String,
-    pub args: Vec<String>,
     /// Whether to run `--version` and `features` (shim binaries are only checked to exist).
     pub run: bool,
 }
@@ -127,31 +131,41 @@ impl ProbeCache {
         Self::default()
     }
 
-    /// Probes every key (in parallel, cached) and returns the results in order.
+    /// Probes every key (in parallel, cached) and returns the results in
+    /// order. Each distinct key is probed at most once per call.
     pub fn probe_all(&self, keys: &[ProbeKey]) -> Vec<ProbeResult> {
-        let ids: Vec<_> = keys
+        // Distinct keys, each with its binary's current identity.
+        let mut distinct: Vec<(&ProbeKey, Option<FileId>)> = Vec::new();
+        let mut index: HashMap<&ProbeKey, usize> = HashMap::new();
+        let slots: Vec<usize> = keys
             .iter()
-            .map(|k| lookup(&k.binary).ok().and_then(|p| file_id(&p)))
+            .map(|k| {
+                *index.entry(k).or_insert_with(|| {
+                    distinct.push((k, lookup(&k.binary).ok().and_then(|p| file_id(&p))));
+                    distinct.len() - 1
+                })
+            })
             .collect();
         let mut results: Vec<Option<ProbeResult>> = {
             let cache = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-            keys.iter().zip(&ids).map(|(k, id)| {
-                // Only cache hits for binaries that exist: a missing binary
-                // may appear any moment, and checking is cheap.
-                id.as_ref().and_then(|_| cache.get(&(k.clone(), id.clone())).cloned())
-            }).collect()
+            // Only cache hits for binaries that exist: a missing binary may
+            // appear any moment, and checking is cheap.
+            distinct
+                .iter()
+                .map(|(k, id)| id.as_ref().and_then(|_| cache.get(&((*k).clone(), id.clone())).cloned()))
+                .collect()
         };
         std::thread::scope(|s| {
-            let handles: Vec<_> = keys
+            let handles: Vec<_> = distinct
                 .iter()
                 .zip(results.iter())
                 .enumerate()
                 .filter(|(_, (_, r))| r.is_none())
-                .map(|(i, (k, _))| (i, s.spawn(move || probe(k))))
+                .map(|(i, ((k, _), _))| (i, s.spawn(move || probe(k))))
                 .collect();
             for (i, h) in handles {
                 let r = h.join().unwrap_or_else(|_| ProbeResult {
-                    binary: keys[i].binary.clone().into(),
+                    binary: distinct[i].0.binary.clone().into(),
                     availability: Ok(()),
                     version: None,
                     features: None,
@@ -161,13 +175,15 @@ impl ProbeCache {
             }
         });
         let results: Vec<ProbeResult> = results.into_iter().map(|r| r.expect("every key probed")).collect();
-        let mut cache = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        for ((k, id), r) in keys.iter().zip(ids).zip(&results) {
-            if id.is_some() && r.availability.is_ok() {
-                cache.insert((k.clone(), id), r.clone());
+        {
+            let mut cache = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            for ((k, id), r) in distinct.iter().zip(&results) {
+                if id.is_some() && r.availability.is_ok() {
+                    cache.insert(((*k).clone(), id.clone()), r.clone());
+                }
             }
         }
-        results
+        slots.into_iter().map(|i| results[i].clone()).collect()
     }
 }
 
@@ -183,16 +199,16 @@ pub fn probe(key: &ProbeKey) -> ProbeResult {
     if !key.run {
         return res;
     }
-    match run(&binary, &key.args, "--version") {
+    match run(&binary, "--version") {
         Ok(out) => match out.lines().find(|l| !l.trim().is_empty()) {
             Some(first) => res.version = Some(first.trim().to_string()),
             None => res.notes.push("version unknown: `--version` printed nothing".into()),
         },
         Err(e) => res.notes.push(format!("version unknown: {e}")),
     }
-    match run(&binary, &key.args, "features") {
+    match run(&binary, "features") {
         Ok(out) => match serde_json::from_str::<serde_json::Value>(&out) {
-            Ok(v) if v.is_object() => res.features = Some(v),
+            Ok(v) if v.is_object() => res.features = Some(Arc::new(v)),
             _ => res.notes.push("features unknown: `features` did not print a JSON object".into()),
         },
         Err(e) => res.notes.push(format!("features unknown: {e}")),
@@ -200,10 +216,9 @@ pub fn probe(key: &ProbeKey) -> ProbeResult {
     res
 }
 
-/// Runs `binary args... last` with a timeout; returns stdout on exit status 0.
-fn run(binary: &Path, args: &[String], last: &str) -> Result<String, String> {
+/// Runs `binary last` with a timeout; returns stdout on exit status 0.
+fn run(binary: &Path, last: &str) -> Result<String, String> {
     let mut child = Command::new(binary)
-        .args(args)
         .arg(last)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -249,7 +264,7 @@ mod tests {
     }
 
     fn key(p: &Path) -> ProbeKey {
-        ProbeKey { binary: p.to_str().unwrap().into(), args: vec![], run: true }
+        ProbeKey { binary: p.to_str().unwrap().into(), run: true }
     }
 
     #[test]
@@ -283,7 +298,7 @@ mod tests {
         // root can execute anything with an x bit; without one access(X_OK) fails.
         let r = probe(&key(&p));
         assert!(matches!(&r.availability, Err(Unavailable::NotExecutable(m)) if m.contains("permission denied")), "{r:?}");
-        let r = probe(&ProbeKey { binary: "surely-no-such-binary-berth".into(), args: vec![], run: true });
+        let r = probe(&ProbeKey { binary: "surely-no-such-binary-berth".into(), run: true });
         assert!(matches!(&r.availability, Err(Unavailable::NotFound(m)) if m.contains("executable file not found in $PATH")));
     }
 
@@ -297,6 +312,23 @@ mod tests {
         assert!(r.notes.iter().any(|n| n.contains("timed out")), "{:?}", r.notes);
         // Two commands, each bounded by the timeout (not a timing assertion on speed).
         assert!(t.elapsed() < PROBE_TIMEOUT * 3);
+    }
+
+    #[test]
+    fn one_probe_per_distinct_binary() {
+        let d = tempfile::tempdir().unwrap();
+        let count = d.path().join("count");
+        let p = script(d.path(), "rt", &format!(r#"echo "$1" >> '{}'; echo "rt version 1""#, count.display()));
+        let cache = ProbeCache::new();
+        let other = script(d.path(), "other", r#"echo "other version 2""#);
+        let keys = [key(&p), key(&other), key(&p), key(&p)];
+        let r = cache.probe_all(&keys);
+        let versions: Vec<_> = r.iter().map(|r| r.version.clone().unwrap()).collect();
+        assert_eq!(versions, ["rt version 1", "other version 2", "rt version 1", "rt version 1"]);
+        assert_eq!(fs::read_to_string(&count).unwrap(), "--version\nfeatures\n", "probed once");
+        // Cached: nothing runs again.
+        cache.probe_all(&keys);
+        assert_eq!(fs::read_to_string(&count).unwrap(), "--version\nfeatures\n", "cached");
     }
 
     #[test]

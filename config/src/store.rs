@@ -63,6 +63,9 @@ pub struct ReloadReport {
     pub unavailable: Vec<UnavailableRuntime>,
     /// Wrappers whose file had been modified and was restored.
     pub repaired_wrappers: Vec<PathBuf>,
+    /// Microseconds from reading the files to the new generation being live
+    /// (for a dry run: to the diff being ready). Wrapper GC comes after.
+    pub apply_us: u64,
 }
 
 impl ReloadReport {
@@ -145,6 +148,7 @@ impl ConfigStore {
     /// changes (wrappers written for the failed attempt are removed).
     pub fn reload(&self, dry_run: bool) -> Result<ReloadReport, ConfigErrors> {
         let _state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let started = std::time::Instant::now();
         let old = self.current.load_full();
         let (config, runtimes) = build(&self.flags, &self.cache)?;
         let mut problems = Vec::new();
@@ -170,6 +174,7 @@ impl ConfigStore {
         let new = Snapshot { generation, config, runtimes };
         let mut report = diff(&old, &new, dry_run);
         if dry_run {
+            report.apply_us = started.elapsed().as_micros() as u64;
             return Ok(report);
         }
         report.repaired_wrappers = materialize(&new, &mut Vec::new())?;
@@ -179,12 +184,14 @@ impl ConfigStore {
         state.published.push(Arc::downgrade(&new));
         self.current.store(new);
         drop(state);
+        report.apply_us = started.elapsed().as_micros() as u64;
         tracing::info!(
             generation,
             added = ?report.added,
             removed = ?report.removed,
             changed = ?report.changed.iter().map(|c| &c.name).collect::<Vec<_>>(),
             default_runtime = %report.default_runtime.new,
+            apply_us = report.apply_us,
             "configuration reloaded"
         );
         Ok(report)
@@ -256,9 +263,16 @@ pub fn check(flags: &Flags) -> Result<(EffectiveConfig, RuntimeTable), ConfigErr
 fn materialize(snap: &Snapshot, written: &mut Vec<PathBuf>) -> Result<Vec<PathBuf>, ConfigErrors> {
     let mut repaired = Vec::new();
     let mut problems = Vec::new();
+    let mut dir_ready = false;
     for rt in snap.runtimes.runtimes.values() {
         let Some(w) = &rt.wrapper else { continue };
-        match w.materialize() {
+        if !dir_ready {
+            if let Err(e) = wrapper::ensure_dir(&snap.config.wrapper_dir()) {
+                return Err(ConfigErrors::new(vec![Problem::new(&rt.source, format!("runtime {}", rt.name), e.to_string())]));
+            }
+            dir_ready = true;
+        }
+        match w.materialize_in_dir() {
             Ok(Materialized::Written) => written.push(w.path.clone()),
             Ok(Materialized::Verified) => {}
             Ok(Materialized::Repaired) => repaired.push(w.path.clone()),
@@ -275,16 +289,16 @@ fn materialize(snap: &Snapshot, written: &mut Vec<PathBuf>) -> Result<Vec<PathBu
 }
 
 fn diff(old: &Snapshot, new: &Snapshot, dry_run: bool) -> ReloadReport {
-    let defs = |s: &Snapshot| -> BTreeMap<String, RuntimeDef> {
-        s.config.runtimes.iter().map(|(k, v)| (k.clone(), v.def.clone())).collect()
-    };
+    fn defs(s: &Snapshot) -> BTreeMap<&String, &RuntimeDef> {
+        s.config.runtimes.iter().map(|(k, v)| (k, &v.def)).collect()
+    }
     let (o, n) = (defs(old), defs(new));
-    let added = n.keys().filter(|k| !o.contains_key(*k)).cloned().collect();
-    let removed = o.keys().filter(|k| !n.contains_key(*k)).cloned().collect();
+    let added = n.keys().filter(|k| !o.contains_key(*k)).map(|k| (*k).clone()).collect();
+    let removed = o.keys().filter(|k| !n.contains_key(*k)).map(|k| (*k).clone()).collect();
     let changed = n
         .iter()
         .filter_map(|(k, nv)| match o.get(k) {
-            Some(ov) if ov != nv => Some(Changed { name: k.clone(), old: ov.clone(), new: nv.clone() }),
+            Some(ov) if ov != nv => Some(Changed { name: (*k).clone(), old: (*ov).clone(), new: (*nv).clone() }),
             _ => None,
         })
         .collect();
@@ -305,5 +319,6 @@ fn diff(old: &Snapshot, new: &Snapshot, dry_run: bool) -> ReloadReport {
         default_runtime: DefaultChange { old: old.runtimes.default.clone(), new: new.runtimes.default.clone() },
         unavailable,
         repaired_wrappers: vec![],
+        apply_us: 0,
     }
 }

@@ -62,7 +62,8 @@ pub struct Status {
     /// `None` when available; otherwise why not.
     pub unavailable: Option<Unavailable>,
     pub version: Option<String>,
-    pub features: Option<serde_json::Value>,
+    /// Shared with the probe cache: 100 runtimes on one binary hold one copy.
+    pub features: Option<Arc<serde_json::Value>>,
     pub notes: Vec<String>,
 }
 
@@ -222,7 +223,7 @@ pub fn derive(cfg: &EffectiveConfig, cache: &ProbeCache) -> Result<RuntimeTable,
             kind: Kind::Stock,
             shim: RUNC_SHIM.into(),
             options: runc_options(name, binary.clone()),
-            probe: Some(ProbeKey { binary, args: vec![], run: true }),
+            probe: Some(ProbeKey { binary, run: true }),
             args: vec![],
             wrapper: None,
             definition: None,
@@ -240,7 +241,7 @@ pub fn derive(cfg: &EffectiveConfig, cache: &ProbeCache) -> Result<RuntimeTable,
                     kind: Kind::Path,
                     shim: RUNC_SHIM.into(),
                     options: runc_options(name, binary_name),
-                    probe: Some(ProbeKey { binary: resolved, args: args.clone(), run: true }),
+                    probe: Some(ProbeKey { binary: resolved, run: true }),
                     args: args.clone(),
                     wrapper,
                     definition: Some(rc.def.clone()),
@@ -260,11 +261,11 @@ pub fn derive(cfg: &EffectiveConfig, cache: &ProbeCache) -> Result<RuntimeTable,
                             o.root = cfg.runtime_state_root(name).display().to_string();
                         }
                         let bin = if o.binary_name.is_empty() { "runc".to_string() } else { o.binary_name.clone() };
-                        (ShimOptions::Runc(o), ProbeKey { binary: bin, args: vec![], run: true })
+                        (ShimOptions::Runc(o), ProbeKey { binary: bin, run: true })
                     }
                     other => {
                         let bin = if runtime_type.starts_with('/') { runtime_type.clone() } else { shim_binary_name(runtime_type) };
-                        (other.clone(), ProbeKey { binary: bin, args: vec![], run: false })
+                        (other.clone(), ProbeKey { binary: bin, run: false })
                     }
                 };
                 Plan {

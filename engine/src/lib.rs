@@ -102,7 +102,7 @@ impl Engine {
     pub async fn reload(&self, dry_run: bool) -> std::result::Result<berth_config::ReloadReport, runtimes::ReloadError> {
         let result = self.runtimes.reload(dry_run, self.containers.pinned_wrappers()).await;
         if !dry_run {
-            self.metrics.reload(result.is_ok());
+            self.metrics.reload(result.is_ok(), result.as_ref().ok().map(|r| r.apply_us as f64 / 1e6));
         }
         let report = result?;
         if !report.dry_run {

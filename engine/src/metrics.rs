@@ -26,6 +26,7 @@ pub struct Metrics {
     start_failures: Family<Labels, Counter>,
     start_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     reloads: Family<Labels, Counter>,
+    reload_seconds: Histogram,
     generation: Gauge,
     wrappers: Gauge,
     wrappers_collected: Counter,
@@ -54,6 +55,8 @@ impl Metrics {
             start_failures: Family::default(),
             start_seconds: Family::new_with_constructor(start_histogram as fn() -> Histogram),
             reloads: Family::default(),
+            // 0.25 ms .. ~1 s
+            reload_seconds: Histogram::new(exponential_buckets(0.00025, 2.0, 13)),
             generation: Gauge::default(),
             wrappers: Gauge::default(),
             wrappers_collected: Counter::default(),
@@ -68,6 +71,7 @@ impl Metrics {
             r.register("container_start_failures", "Failed container starts by runtime and reason", m.start_failures.clone());
             r.register("container_start_seconds", "Time to start a container, by runtime", m.start_seconds.clone());
             r.register("reloads", "Configuration reloads by result", m.reloads.clone());
+            r.register("reload_seconds", "Time to apply a successful reload (files read to generation live)", m.reload_seconds.clone());
             r.register("config_generation", "Generation of the live configuration", m.generation.clone());
             r.register("wrappers", "Wrapper scripts on disk", m.wrappers.clone());
             r.register("wrappers_collected", "Wrapper scripts garbage-collected", m.wrappers_collected.clone());
@@ -86,8 +90,12 @@ impl Metrics {
         self.start_failures.get_or_create(&labels(&[("runtime", runtime), ("reason", reason)])).inc();
     }
 
-    pub fn reload(&self, ok: bool) {
+    /// Counts a reload; `apply_seconds` is the time a successful one took.
+    pub fn reload(&self, ok: bool, apply_seconds: Option<f64>) {
         self.reloads.get_or_create(&labels(&[("result", if ok { "ok" } else { "failed" })])).inc();
+        if let Some(s) = apply_seconds {
+            self.reload_seconds.observe(s);
+        }
     }
 
     /// Brings the GC counter up to `total` (the runtime service counts).
@@ -156,13 +164,14 @@ mod tests {
         let m = Metrics::new();
         m.start_ok("runc", 0.2);
         m.start_failed("gvisor", "not-found");
-        m.reload(true);
+        m.reload(true, Some(0.002));
         m.api_request("/_ping", 200);
         let text = m.render(7, 2, vec![("running".to_string(), "runc".to_string())].into_iter());
         for needle in [
             "berth_container_starts_total{runtime=\"runc\"} 1",
             "berth_container_start_failures_total{runtime=\"gvisor\",reason=\"not-found\"} 1",
             "berth_reloads_total{result=\"ok\"} 1",
+            "berth_reload_seconds_count 1",
             "berth_config_generation 7",
             "berth_containers{state=\"running\",runtime=\"runc\"} 1",
             "berth_api_requests_total{route=\"/_ping\",status=\"200\"} 1",

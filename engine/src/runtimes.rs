@@ -132,7 +132,7 @@ pub fn inventory(snap: &Snapshot) -> Inventory {
             args: rt.args.clone(),
             wrapper: rt.wrapper.as_ref().map(|w| w.path.clone()),
             version: rt.status.version.clone(),
-            features: features_summary(rt.status.features.as_ref(), rt.kind),
+            features: features_summary(rt.status.features.as_deref(), rt.kind),
             available: rt.available(),
             reason: rt.status.unavailable.as_ref().map(|u| u.message().to_string()),
             source: rt.source.to_string(),
