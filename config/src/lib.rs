@@ -4,13 +4,15 @@
 //! drop-ins and the flags into one effective config ([`load`]), validates it
 //! reporting every problem at once ([`ConfigErrors`]), derives the runtime
 //! table ([`table`]), writes content-addressed wrapper scripts ([`wrapper`]),
-//! probes runtime binaries ([`probe`]) and publishes immutable
+//! probes runtime binaries ([`probe`]), knows the network limits of gVisor
+//! ([`network`]) and publishes immutable
 //! [`Snapshot`]s that reloads replace whole ([`ConfigStore`]).
 //!
 //! It knows nothing of HTTP or containerd. Start reading at [`ConfigStore`].
 
 pub mod export;
 pub mod load;
+pub mod network;
 pub mod options;
 pub mod probe;
 pub mod source;

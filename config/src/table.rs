@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::network::GvisorNetwork;
 use crate::load::{permissible_shim_name, EffectiveConfig, RuntimeDef, DEFAULT_RUNTIME, STOCK_RUNTIMES};
 use crate::options::{RuncOptions, ShimOptions, RUNC_SHIM};
 use crate::probe::{self, ProbeCache, ProbeKey, ProbeResult, Unavailable};
@@ -54,6 +55,9 @@ pub struct Runtime {
     pub source: Source,
     /// Probe results: availability, version, features.
     pub status: Status,
+    /// Set when the runtime is gVisor: its `--network` flag limits the
+    /// network modes its containers may ask for (see [`crate::network`]).
+    pub gvisor_network: Option<GvisorNetwork>,
 }
 
 /// What berth knows about a runtime's binary.
@@ -81,6 +85,15 @@ impl From<&ProbeResult> for Status {
 impl Runtime {
     pub fn available(&self) -> bool {
         self.status.unavailable.is_none()
+    }
+
+    /// Whether a container with `HostConfig.NetworkMode` = `mode` can run on
+    /// this runtime; the error says what to do instead.
+    pub fn check_network_mode(&self, mode: &str) -> Result<(), String> {
+        match &self.gvisor_network {
+            Some(g) => g.check(&self.name, mode),
+            None => Ok(()),
+        }
     }
 }
 
@@ -186,6 +199,7 @@ fn implicit(name: &str, binary: PathBuf) -> Runtime {
         definition: None,
         source: Source::Builtin,
         status: Status { unavailable: None, version: None, features: None, notes: vec![] },
+        gvisor_network: None,
     }
 }
 
@@ -293,6 +307,10 @@ pub fn derive(cfg: &EffectiveConfig, cache: &ProbeCache) -> Result<RuntimeTable,
             Some(r) => (Some(r.binary.clone()), Status::from(&r)),
             None => (None, Status { unavailable: None, version: None, features: None, notes: vec![] }),
         };
+        // Only runc-type runtimes run an OCI binary berth knows flags of.
+        let gvisor_network = (plan.shim == RUNC_SHIM)
+            .then(|| crate::network::gvisor_network(binary.as_deref(), status.version.as_deref(), &plan.args))
+            .flatten();
         let rt = Runtime {
             name: plan.name.clone(),
             kind: plan.kind,
@@ -304,6 +322,7 @@ pub fn derive(cfg: &EffectiveConfig, cache: &ProbeCache) -> Result<RuntimeTable,
             definition: plan.definition,
             source: plan.source,
             status,
+            gvisor_network,
         };
         runtimes.insert(plan.name, Arc::new(rt));
     }

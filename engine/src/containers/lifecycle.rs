@@ -106,6 +106,8 @@ impl ContainerService {
         let snap = self.runtimes.snapshot();
         let runtime_name = if rec.host_config.runtime.is_empty() { snap.runtimes.default.clone() } else { rec.host_config.runtime.clone() };
         let resolved = snap.get(&runtime_name)?;
+        // A reload since create may have changed what the runtime can do.
+        resolved.check_network_mode(&rec.host_config.network_mode).map_err(EngineError::InvalidParameter)?;
         if let Some(prev) = &rec.pinned_runtime {
             let now_binary = resolved.binary.as_ref().map(|b| b.display().to_string());
             if prev.binary != now_binary || prev.args != resolved.args || prev.shim != resolved.shim {

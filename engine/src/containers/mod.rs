@@ -127,7 +127,9 @@ impl ContainerService {
         if req.host_config.runtime.is_empty() {
             req.host_config.runtime = snap.runtimes.default.clone();
         }
-        snap.get(&req.host_config.runtime)?;
+        snap.get(&req.host_config.runtime)?
+            .check_network_mode(&req.host_config.network_mode)
+            .map_err(EngineError::InvalidParameter)?;
         parse_user(&req.config.user)?;
         // Build the spec once now so bad input fails here, not at start.
         spec::build(&spec::SpecInput {
