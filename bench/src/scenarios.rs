@@ -48,20 +48,32 @@ impl Runner {
 
     /// The command for `run --rm <image> args...` (attached, no tty).
     pub fn run_cmd(&self, args: &[&str]) -> std::process::Command {
+        self.run_cmd_on(None, args)
+    }
+
+    /// The same on a named runtime: `--runtime NAME` for the docker CLI,
+    /// `--runc-binary BINARY` for ctr.
+    pub fn run_cmd_on(&self, rt: Option<&BenchRuntime>, args: &[&str]) -> std::process::Command {
         match &self.docker {
             Some((host, cfg)) => {
                 let mut c = std::process::Command::new("docker");
                 c.env("DOCKER_CONFIG", cfg)
                     .env("DOCKER_CLI_HINTS", "false")
                     .env_remove("DOCKER_HOST")
-                    .args(["-H", host, "run", "--rm", "--network", "none", IMAGE])
-                    .args(args);
+                    .args(["-H", host, "run", "--rm", "--network", "none"]);
+                if let Some(rt) = rt {
+                    c.args(["--runtime", &rt.name]);
+                }
+                c.arg(IMAGE).args(args);
                 c
             }
             None => {
                 let id = format!("bench-ctr-{}-{}", std::process::id(), CTR_SEQ.fetch_add(1, Ordering::Relaxed));
-                let mut c = ctr(&self.ctd_sock, &["run", "--rm", CTR_IMAGE, &id]);
-                c.args(args);
+                let mut c = ctr(&self.ctd_sock, &["run", "--rm"]);
+                if let Some(rt) = rt {
+                    c.arg("--runc-binary").arg(&rt.ctr_binary);
+                }
+                c.args([CTR_IMAGE, &id]).args(args);
                 c
             }
         }
@@ -76,6 +88,16 @@ impl Runner {
             Err(format!("{} run failed: {}", self.kind.name(), o.describe()))
         }
     }
+}
+
+/// One OCI runtime of the per-runtime scenario.
+pub struct BenchRuntime {
+    /// Its name in berth's config.
+    pub name: String,
+    /// Its definition in berth's config (`None`: built in).
+    pub def: Option<serde_json::Value>,
+    /// What ctr runs as `--runc-binary` (a wrapper script for runtimes with args).
+    pub ctr_binary: PathBuf,
 }
 
 const KINDS3: [Kind; 3] = [Kind::Berth, Kind::Dockerd, Kind::Ctr];
@@ -803,5 +825,106 @@ pub fn containers(cx: &mut Ctx) -> Result<(), String> {
         series: vec![(Kind::Berth, vec![median(&starts[0])]), (Kind::Dockerd, vec![median(&starts[1])])],
     });
     cx.res.raw("rss_n_for_chart", json!([kib(rss_n[0]), kib(rss_n[1])]));
+    Ok(())
+}
+
+fn executable(p: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+}
+
+/// The OCI runtimes installed here (what `scripts/install-runtimes` sets
+/// up), registered the way README "Choosing a runtime" says.
+fn installed_runtimes(root: &std::path::Path, runc: &str) -> Result<Vec<BenchRuntime>, String> {
+    let mut v = vec![BenchRuntime { name: "runc".into(), def: None, ctr_binary: runc.into() }];
+    if executable("/usr/local/lib/berth/crun-hybrid") {
+        let p = "/usr/local/lib/berth/crun-hybrid";
+        v.push(BenchRuntime { name: "crun".into(), def: Some(json!({"path": p})), ctr_binary: p.into() });
+    }
+    if let Some(p) = ["/usr/local/bin/youki", "/root/.cargo/bin/youki"].into_iter().find(|p| executable(p)) {
+        v.push(BenchRuntime { name: "youki".into(), def: Some(json!({"path": p})), ctr_binary: p.into() });
+    }
+    if executable("/usr/bin/runsc") {
+        let args = ["--platform=ptrace", "--network=none"];
+        // ctr has no runtime args either: the same kind of wrapper berth writes.
+        let w = root.join("runsc-ptrace");
+        std::fs::write(&w, format!("#!/bin/sh\nexec /usr/bin/runsc {} \"$@\"\n", args.join(" "))).map_err(|e| e.to_string())?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+        v.push(BenchRuntime { name: "gvisor".into(), def: Some(json!({"path": "/usr/bin/runsc", "runtimeArgs": args})), ctr_binary: w });
+    }
+    Ok(v)
+}
+
+/// Scenario 7 (berth and the ctr floor): run latency of each installed OCI
+/// runtime, `docker run --rm --network none --runtime R bb true`, runtimes
+/// and engines interleaved (R1/berth R1/ctr R2/berth R2/ctr …).
+pub fn runtimes(cx: &mut Ctx) -> Result<(), String> {
+    let runc = which("runc").unwrap_or_else(|| "/usr/sbin/runc".into());
+    let root = cx.berth.config_file.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let rts = installed_runtimes(&root, &runc)?;
+    let mut cfg = serde_json::Map::new();
+    for rt in rts.iter().filter(|r| r.def.is_some()) {
+        cfg.insert(rt.name.clone(), rt.def.clone().unwrap());
+    }
+    crate::engines::write_berth_config(&cx.berth.config_file, &json!({ "runtimes": cfg }))?;
+    let r = cx.berth.api.post("/berth/v1/reload", None)?;
+    if !r.ok() {
+        return Err(format!("registering the runtimes failed: {} {}", r.status, r.text()));
+    }
+    let names: Vec<&str> = rts.iter().map(|r| r.name.as_str()).collect();
+    eprintln!("bench: scenario 7, run latency per runtime ({}): {} runs each (+{} warm-up)", names.join(", "), cx.s.runs, cx.s.warmup);
+    let runners = [Kind::Berth, Kind::Ctr].map(|k| Runner::new(k, cx.berth, cx.dockerd, cx.s.cmd_timeout));
+    let mut samples = vec![[Vec::new(), Vec::new()]; rts.len()];
+    let mut failures = vec![0usize; rts.len()];
+    let deadline = Instant::now() + cx.s.scenario_budget;
+    'rounds: for i in 0..cx.s.warmup + cx.s.runs {
+        for (j, rt) in rts.iter().enumerate() {
+            for (e, r) in runners.iter().enumerate() {
+                check_interrupt()?;
+                let o = run(r.run_cmd_on(Some(rt), &["true"]), cx.s.cmd_timeout, false)?;
+                if !o.ok {
+                    failures[j] += 1;
+                    if failures[j] <= 3 {
+                        cx.res.problem(format!("runtimes: {} on {}: {}", r.kind.name(), rt.name, o.describe()));
+                    }
+                } else if i >= cx.s.warmup {
+                    samples[j][e].push(o.ms());
+                }
+            }
+            if Instant::now() > deadline {
+                cx.res.problem(format!("runtimes: time budget hit after {} rounds", i + 1));
+                break 'rounds;
+            }
+        }
+    }
+    let mut raw = serde_json::Map::new();
+    let mut meds = Vec::new();
+    for (j, rt) in rts.iter().enumerate() {
+        let [b, c] = &samples[j];
+        let (bm, cm) = (median(b), median(c));
+        meds.push((bm, cm));
+        cx.res.row(
+            Row::new("7. runtimes", &format!("{}: docker run --rm --runtime {} true, median", rt.name, rt.name), "ms", Better::Lower)
+                .set(Kind::Berth, bm)
+                .set(Kind::Ctr, cm),
+        );
+        cx.res.row(
+            Row::new("7. runtimes", &format!("{}: p95", rt.name), "ms", Better::Lower).set(Kind::Berth, p95(b)).set(Kind::Ctr, p95(c)),
+        );
+        if failures[j] > 0 {
+            cx.res.row(Row::new("7. runtimes", &format!("{}: failed runs", rt.name), "count", Better::Lower).set(Kind::Berth, Some(failures[j] as f64)));
+        }
+        raw.insert(rt.name.clone(), json!({"berth": b, "ctr": c}));
+    }
+    cx.res.raw("runtime_latency_ms", serde_json::Value::Object(raw));
+    cx.res.panels.push(Panel {
+        title: "run --rm true by runtime (ms)".into(),
+        categories: rts.iter().map(|r| r.name.clone()).collect(),
+        series: vec![(Kind::Berth, meds.iter().map(|m| m.0).collect()), (Kind::Ctr, meds.iter().map(|m| m.1).collect())],
+    });
+    // Back to no extra runtimes for the scenarios after this one.
+    crate::engines::write_berth_config(&cx.berth.config_file, &json!({}))?;
+    let _ = cx.berth.api.post("/berth/v1/reload", None)?;
     Ok(())
 }
