@@ -213,3 +213,67 @@ fn bad_input_gets_docker_shaped_errors() {
     let o = d.docker(&["create", "--name", "xx", "bb", "true"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("is already in use"), "{}", text(&o));
 }
+
+/// `-u` by name, number and group, resolved in the container's own
+/// `/etc/passwd` and `/etc/group` as dockerd does; in execs too, through the
+/// running container (which may have changed its files).
+#[test]
+fn users_resolve_in_the_container_files() {
+    let d = Daemon::start("{}");
+    // An image whose /etc has users and groups of its own.
+    let root = d.path("uroot");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir_all(d.path("ubase")).unwrap();
+    let tar = common::busybox_tar(&d.path("ubase"));
+    assert!(std::process::Command::new("tar").arg("-C").arg(&root).arg("-xf").arg(&tar).status().unwrap().success());
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\napp:x:1000:1001::/home/app:/bin/sh\n").unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\nwheel:x:10:root,app\nnogroup:x:65534:\napp:x:1001:\ndocker:x:999:app\n").unwrap();
+    let utar = d.path("users.tar");
+    assert!(std::process::Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&utar).arg(".").status().unwrap().success());
+    d.ok(&["import", utar.to_str().unwrap(), "ub"]);
+
+    let ids = |user: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(user);
+        args.extend_from_slice(&["ub", "sh", "-c", "echo $(id -u) $(id -g) $(id -G)"]);
+        d.ok(&args).trim().to_string()
+    };
+    assert_eq!(ids(&[]), "0 0 0 10", "root gets its supplementary groups, as under dockerd");
+    assert_eq!(ids(&["-u", "app"]), "1000 1001 1001 10 999");
+    assert_eq!(ids(&["-u", "1000"]), "1000 1001 1001 10 999", "a uid with an entry takes its gid");
+    assert_eq!(ids(&["-u", "4242"]), "4242 0 0", "a uid without an entry gets gid 0");
+    assert_eq!(ids(&["-u", "app:docker"]), "1000 999 999", "an explicit group, no supplementary ones");
+    assert_eq!(ids(&["-u", "nobody:50"]), "65534 50 50");
+
+    let o = d.docker(&["run", "--name", "ghost", "-u", "ghost", "ub", "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unable to find user ghost: no matching entries in passwd file"), "{}", text(&o));
+    d.ok(&["rm", "ghost"]);
+    let o = d.docker(&["run", "--rm", "-u", "app:ghosts", "ub", "true"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unable to find group ghosts: no matching entries in group file"), "{}", text(&o));
+    let o = d.docker(&["create", "-u", "99999999999", "ub", "true"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("invalid user"), "{}", text(&o));
+
+    // A second start of a stopped container resolves again (its own
+    // filesystem, through containerd's mounts of it).
+    d.ok(&["create", "--name", "again", "-u", "app", "ub", "id", "-u"]);
+    assert_eq!(d.ok(&["start", "-a", "again"]), "1000\n");
+    assert_eq!(d.ok(&["start", "-a", "again"]), "1000\n");
+    d.ok(&["rm", "again"]);
+
+    // execs: the container's user by default, or another, looked up in the
+    // running container's files, including a user it added itself.
+    d.ok(&["run", "-d", "--name", "svc", "-u", "app", "ub", "sleep", "60"]);
+    assert_eq!(d.ok(&["exec", "svc", "id", "-u"]), "1000\n");
+    assert_eq!(d.ok(&["exec", "-u", "nobody", "svc", "id", "-u"]), "65534\n");
+    d.ok(&["exec", "-u", "root", "svc", "sh", "-c", "echo late:x:2000:2000::/:/bin/sh >> /etc/passwd"]);
+    assert_eq!(d.ok(&["exec", "-u", "late", "svc", "id", "-u"]), "2000\n");
+    // As under dockerd, a failed exec start is told in the stream, exit 126.
+    let o = d.docker(&["exec", "-u", "ghost", "svc", "true"]);
+    assert_eq!(o.status.code(), Some(126), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("unable to find user ghost: no matching entries in passwd file"), "{}", text(&o));
+    let o = d.docker(&["exec", "svc", "/no/such/program"]);
+    assert_eq!(o.status.code(), Some(126), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("/no/such/program"), "{}", text(&o));
+    d.ok(&["rm", "-f", "svc"]);
+}

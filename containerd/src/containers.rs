@@ -123,6 +123,18 @@ impl Containers {
     /// to pass to the task (empty for [`Rootfs::None`]). On failure nothing
     /// is left behind.
     pub async fn create(&self, new: NewContainer) -> Result<Vec<Mount>> {
+        self.create_with(new, |_, _| Ok::<(), Error>(())).await
+    }
+
+    /// [`Containers::create`], letting `finish` complete the spec once the
+    /// snapshot is prepared and its mounts known (to read files of the
+    /// container's filesystem, such as `/etc/passwd`), before the container
+    /// record is written. An error from `finish` removes the snapshot.
+    pub async fn create_with<E: From<Error>>(
+        &self,
+        mut new: NewContainer,
+        finish: impl FnOnce(&[Mount], &mut oci_spec::runtime::Spec) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Vec<Mount>, E> {
         let lease = self.client.create_lease("berth-create", Duration::from_secs(600)).await?;
         let mut snapshots = SnapshotsClient::new(self.client.channel());
         let (snapshotter, key, mounts) = match &new.rootfs {
@@ -143,12 +155,24 @@ impl Containers {
                     Ok(resp) => (snapshotter.clone(), new.id.clone(), resp.into_inner().mounts),
                     Err(e) => {
                         let _ = lease.delete().await;
-                        return Err(e);
+                        return Err(e.into());
                     }
                 }
             }
             Rootfs::None => (String::new(), String::new(), Vec::new()),
         };
+        let remove_snapshot = |lease: crate::client::Lease| async {
+            if !key.is_empty() {
+                let _ = SnapshotsClient::new(self.client.channel())
+                    .remove(self.client.request(RemoveSnapshotRequest { snapshotter: snapshotter.clone(), key: key.clone() }))
+                    .await;
+            }
+            let _ = lease.delete().await;
+        };
+        if let Err(e) = finish(&mounts, &mut new.spec) {
+            remove_snapshot(lease).await;
+            return Err(e);
+        }
         let created = async {
             let container = Container {
                 id: new.id.clone(),
@@ -167,13 +191,8 @@ impl Containers {
         }
         .await;
         if let Err(e) = created {
-            if !key.is_empty() {
-                let _ = snapshots
-                    .remove(self.client.request(RemoveSnapshotRequest { snapshotter: snapshotter.clone(), key: key.clone() }))
-                    .await;
-            }
-            let _ = lease.delete().await;
-            return Err(e);
+            remove_snapshot(lease).await;
+            return Err(e.into());
         }
         if let Err(e) = lease.delete().await {
             tracing::warn!(error = %e, "deleting create lease failed; it will expire");

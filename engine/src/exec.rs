@@ -13,7 +13,8 @@ use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, watch};
 
 use crate::containers::hub::Chunk;
-use crate::containers::{parse_user, ContainerService};
+use crate::containers::ContainerService;
+use crate::user;
 use crate::error::{EngineError, Result};
 use crate::spec;
 
@@ -106,7 +107,7 @@ impl ExecService {
         if config.cmd.is_empty() {
             return Err(EngineError::InvalidParameter("No exec command specified".into()));
         }
-        parse_user(&config.user)?;
+        user::validate(&config.user).map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
         let id = berth_store::generate_id();
         let entry = Entry { container_id: rec.id.clone(), config, state: Mutex::new((false, 0)), exit: watch::channel(None).0 };
         self.execs.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), Arc::new(entry));
@@ -124,9 +125,24 @@ impl ExecService {
                 return Err(EngineError::Conflict(format!("exec {id} has already been started")));
             }
         }
+        match self.start_checked(id, &entry, &rec).await {
+            Ok(streams) => Ok(streams),
+            Err(e) => {
+                // As under dockerd, an exec that could not start has exit
+                // code 126 (what `docker exec` then exits with).
+                entry.exit.send_replace(Some(126));
+                tracing::warn!(container = %rec.id, exec = %id, error = %e, "exec could not start");
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_checked(&self, id: &str, entry: &Arc<Entry>, rec: &berth_store::ContainerRecord) -> Result<ExecStreams> {
         let c = &entry.config;
-        let user = if c.user.is_empty() { parse_user(&rec.config.user)? } else { parse_user(&c.user)? };
-        let process = spec::exec_process(&rec.config, c.cmd.clone(), &c.env, user, &c.working_dir, c.tty)?;
+        // Names resolve in the running container's own /etc/passwd and /etc/group.
+        let who = if c.user.is_empty() { &rec.config.user } else { &c.user };
+        let user = user::resolve_in_process(who, rec.state.pid).map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
+        let process = spec::exec_process(&rec.config, c.cmd.clone(), &c.env, &user, &c.working_dir, c.tty)?;
         let fifos = FifoSet::create(self.containers.fifo_root.join(&rec.id).join(format!("exec-{id}")), c.attach_stdin, true, !c.tty)?;
         let mut open = fifos.open()?;
         let tasks = &self.containers.ctd.tasks;

@@ -28,6 +28,7 @@ pub mod reference;
 pub mod runtimes;
 pub mod signal;
 pub mod spec;
+pub mod user;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -313,13 +313,28 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     Ok(spec)
 }
 
+/// Sets the process user of a built spec (resolved once the container's
+/// filesystem is known).
+pub fn set_user(spec: &mut Spec, user: &crate::user::ExecUser) -> Result<(), SpecError> {
+    let u = UserBuilder::default()
+        .uid(user.uid)
+        .gid(user.gid)
+        .additional_gids(user.additional_gids.clone())
+        .build()
+        .map_err(|e| SpecError::Invalid(e.to_string()))?;
+    if let Some(p) = spec.process_mut() {
+        p.set_user(u);
+    }
+    Ok(())
+}
+
 /// The process of an exec in a running container: the container's env,
 /// user and working dir unless the exec gives its own.
 pub fn exec_process(
     container: &ContainerConfig,
     args: Vec<String>,
     env: &[String],
-    user: (u32, u32),
+    user: &crate::user::ExecUser,
     working_dir: &str,
     tty: bool,
 ) -> Result<oci_spec::runtime::Process, SpecError> {
@@ -332,7 +347,7 @@ pub fn exec_process(
         .filter(|e| e != "HOSTNAME=")
         .collect::<Vec<_>>();
     let cwd = [working_dir, container.working_dir.as_str()].into_iter().find(|d| !d.is_empty()).unwrap_or("/").to_string();
-    process(tty, (user.0, user.1, vec![]), args, env, cwd)
+    process(tty, (user.uid, user.gid, user.additional_gids.clone()), args, env, cwd)
 }
 
 /// An OCI process with Docker's default capabilities and no rlimits (the

@@ -91,10 +91,30 @@ pub const DEFAULT_CPU_PERIOD: i64 = 100_000;
 
 /// Decodes a create body (see [`super::body::decode_json`]), giving
 /// dockerd's text for an unknown restart policy name instead of the
-/// model's enum error.
+/// model's enum error. Like dockerd, `Cmd` and `Entrypoint` may be a plain
+/// string (one word: `"Cmd": "date"` is `["date"]`).
 pub fn decode_create_body(bytes: &[u8]) -> Result<ContainerCreateBody, ApiError> {
     match decode_json::<ContainerCreateBody>(bytes) {
         Ok(b) => Ok(b),
+        Err(e @ BodyError::Type { .. }) if matches!(&e, BodyError::Type { path, .. } if path == "Cmd" || path == "Entrypoint") => {
+            // The body parsed as JSON already: only the field's type was wrong.
+            let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(bytes) else { return Err(e.into()) };
+            let mut wrapped = false;
+            for key in ["Cmd", "Entrypoint"] {
+                if let Some(serde_json::Value::String(word)) = v.get(key) {
+                    v[key] = serde_json::json!([word]);
+                    wrapped = true;
+                }
+            }
+            if !wrapped {
+                // Wrong for another reason (a number, an object): report it.
+                return Err(e.into());
+            }
+            match serde_json::to_vec(&v) {
+                Ok(bytes) => decode_create_body(&bytes),
+                Err(_) => Err(e.into()),
+            }
+        }
         Err(BodyError::Type { path, .. }) if path == "HostConfig.RestartPolicy.Name" => {
             let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
             let name = v["HostConfig"]["RestartPolicy"]["Name"].as_str().unwrap_or_default().to_owned();
@@ -458,6 +478,17 @@ mod tests {
         assert_eq!(h.pids_limit, Some(100));
         assert_eq!(h.network_mode, "host");
         assert_eq!(h.restart_policy, RestartPolicy { name: "on-failure".into(), maximum_retry_count: 3 });
+    }
+
+    #[test]
+    fn cmd_and_entrypoint_may_be_a_string() {
+        let b = decode_create_body(br#"{"Image":"bb","Cmd":"date","Entrypoint":"/bin/sh"}"#).unwrap();
+        assert_eq!((b.cmd, b.entrypoint), (Some(vec!["date".to_string()]), Some(vec!["/bin/sh".to_string()])));
+        let b = decode_create_body(br#"{"Image":"bb","Cmd":["echo","hi"],"Entrypoint":"env"}"#).unwrap();
+        assert_eq!((b.cmd, b.entrypoint), (Some(vec!["echo".to_string(), "hi".to_string()]), Some(vec!["env".to_string()])));
+        // Other wrong types are still errors naming the field.
+        let e = decode_create_body(br#"{"Image":"bb","Cmd":7}"#).unwrap_err();
+        assert!(e.message.contains("Cmd"), "{}", e.message);
     }
 
     #[test]

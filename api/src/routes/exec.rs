@@ -6,6 +6,8 @@ use axum::extract::{Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use berth_engine::containers::hub::Chunk;
+use berth_engine::error::EngineError;
 use berth_engine::exec::ExecConfig;
 use http::StatusCode;
 use serde::Deserialize;
@@ -74,14 +76,29 @@ async fn start(State(state): State<AppState>, Path(id): Path<String>, mut req: R
     let body = std::mem::take(req.body_mut());
     let b: ExecStartBody = read_json_or_default(body, MAX_JSON_BODY).await?;
     let info = state.engine.execs.inspect(&id)?;
-    let streams = state.engine.execs.start(&id).await?;
+    let tty = info.config.tty || b.tty;
+    let streams = match state.engine.execs.start(&id).await {
+        Ok(s) => s,
+        // Like dockerd: a client that asked for the stream gets it, with the
+        // reason the process could not start written into it; the exec's
+        // exit code (126) tells `docker exec` how to exit.
+        Err(e) if upgrade && !b.detach && !matches!(e, EngineError::NotFound(_) | EngineError::Conflict(_)) => {
+            let message = format!("{e}\r\n");
+            return Ok(hijack::upgrade(req, move |_r, w| async move {
+                let (tx, rx) = tokio::sync::mpsc::channel(1);
+                let _ = tx.send(Chunk::Stdout(message.into())).await;
+                drop(tx);
+                hijack::pump_output(rx, w, tty, true, true).await;
+            }));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if b.detach || !upgrade {
         // Detached: nobody reads the output; drain it so the process never blocks.
         let mut out = streams.output;
         tokio::spawn(async move { while out.recv().await.is_some() {} });
         return Ok(StatusCode::OK.into_response());
     }
-    let tty = info.config.tty || b.tty;
     let (stdout, stderr) = (info.config.attach_stdout, info.config.attach_stderr);
     let mut exit = streams.exit;
     let stdin = streams.stdin;

@@ -14,7 +14,8 @@ use berth_containerd::{FifoSet, NewContainer, Rootfs};
 use berth_store::{ContainerRecord, ContainerStatus, PinnedRuntime};
 
 use super::hub::{RawExit, Run};
-use super::{io, parse_user, ContainerService};
+use super::{io, ContainerService};
+use crate::user;
 use crate::ctd::shim_runtime;
 use crate::error::{EngineError, Result};
 use crate::spec::{self, EtcFiles, ImageDefaults};
@@ -117,40 +118,46 @@ impl ContainerService {
         }
 
         let image = self.images.resolve(&rec.image_id).await?;
-        let (uid, gid) = parse_user(&rec.config.user)?;
         let etc = write_etc_files(&self.store.container_dir(id), rec)
             .map_err(|e| EngineError::Internal(format!("writing /etc files for container {id}: {e}")))?;
-        let spec = spec::build(&spec::SpecInput {
+        // The user is resolved against the container's own /etc/passwd and
+        // /etc/group once its filesystem's mounts are known (below); the
+        // spec is built first so that bad input fails before anything runs.
+        let mut spec = spec::build(&spec::SpecInput {
             id,
             namespace: self.ctd.client.namespace(),
             config: &rec.config,
             host: &rec.host_config,
             image: &ImageDefaults::default(),
-            user: (uid, gid, vec![]),
+            user: (0, 0, vec![]),
             etc: Some(&etc),
         })?;
         let runtime = shim_runtime(&resolved);
+        let set_user = |mounts: &[berth_containerd::Mount], spec: &mut oci_spec::runtime::Spec| -> Result<()> {
+            let u = user::resolve_in_rootfs(&rec.config.user, mounts).map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
+            spec::set_user(spec, &u).map_err(EngineError::from)
+        };
 
         // containerd container: reuse the one of an earlier run (it holds the
         // container's filesystem) with this run's spec and runtime.
         let mounts = match self.ctd.containers.get(id).await {
             Ok(_) => {
                 let _ = self.ctd.tasks.delete(id).await;
+                let mounts = self.ctd.containers.rootfs_mounts(id).await?;
+                set_user(&mounts, &mut spec)?;
                 self.ctd.containers.update(id, &spec, &runtime).await?;
-                self.ctd.containers.rootfs_mounts(id).await?
+                mounts
             }
             Err(e) if e.is_not_found() => {
-                self.ctd
-                    .containers
-                    .create(NewContainer {
-                        id: id.to_string(),
-                        image: image.name.clone(),
-                        spec,
-                        runtime,
-                        labels: Default::default(),
-                        rootfs: Rootfs::Snapshot { snapshotter: self.ctd.images.snapshotter().to_string(), parent: image.chain_id.clone().unwrap_or_default() },
-                    })
-                    .await?
+                let new = NewContainer {
+                    id: id.to_string(),
+                    image: image.name.clone(),
+                    spec,
+                    runtime,
+                    labels: Default::default(),
+                    rootfs: Rootfs::Snapshot { snapshotter: self.ctd.images.snapshotter().to_string(), parent: image.chain_id.clone().unwrap_or_default() },
+                };
+                self.ctd.containers.create_with(new, set_user).await?
             }
             Err(e) => return Err(e.into()),
         };

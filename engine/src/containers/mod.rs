@@ -130,7 +130,7 @@ impl ContainerService {
         snap.get(&req.host_config.runtime)?
             .check_network_mode(&req.host_config.network_mode)
             .map_err(EngineError::InvalidParameter)?;
-        parse_user(&req.config.user)?;
+        crate::user::validate(&req.config.user).map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
         // Build the spec once now so bad input fails here, not at start.
         spec::build(&spec::SpecInput {
             id: "0",
@@ -210,29 +210,6 @@ pub fn merge_image_defaults(cfg: &mut ContainerConfig, image: &ImageDefaults) {
     }
 }
 
-/// Parses `User`: `uid[:gid]` numeric, `root`, or empty (root).
-pub fn parse_user(user: &str) -> Result<(u32, u32)> {
-    let (u, g) = match user.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (user, None),
-    };
-    let num = |s: &str| -> Result<u32> {
-        match s {
-            "" | "root" => Ok(0),
-            n => n.parse().map_err(|_| {
-                EngineError::InvalidParameter(format!(
-                    "unable to find user {user}: berth resolves numeric users (uid[:gid]) and root only so far; use a numeric uid"
-                ))
-            }),
-        }
-    };
-    let uid = num(u)?;
-    let gid = match g {
-        Some(g) => num(g)?,
-        None => uid,
-    };
-    Ok((uid, gid))
-}
 
 #[cfg(test)]
 mod tests {
@@ -249,14 +226,5 @@ mod tests {
         let mut c = ContainerConfig { entrypoint: Some(vec!["/x".into()]), ..Default::default() };
         merge_image_defaults(&mut c, &img);
         assert_eq!(c.cmd, None);
-    }
-
-    #[test]
-    fn users() {
-        assert_eq!(parse_user("").unwrap(), (0, 0));
-        assert_eq!(parse_user("1000").unwrap(), (1000, 1000));
-        assert_eq!(parse_user("1000:50").unwrap(), (1000, 50));
-        assert_eq!(parse_user("root").unwrap(), (0, 0));
-        assert!(parse_user("nobody").is_err());
     }
 }
