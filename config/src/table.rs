@@ -229,9 +229,17 @@ pub fn derive(cfg: &EffectiveConfig, cache: &ProbeCache) -> Result<RuntimeTable,
             ..Default::default()
         })
     };
+    // Many runtimes often share one binary: look each path up once.
+    let mut looked_up: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut lookup = |path: &str| -> String {
+        looked_up
+            .entry(path.to_string())
+            .or_insert_with(|| probe::lookup(path).map(|p| p.display().to_string()).unwrap_or_else(|_| path.to_string()))
+            .clone()
+    };
     let mut plans = Vec::new();
     for name in STOCK_RUNTIMES {
-        let binary = probe::lookup("runc").map(|p| p.display().to_string()).unwrap_or_else(|_| "runc".into());
+        let binary = lookup("runc");
         plans.push(Plan {
             name: name.into(),
             kind: Kind::Stock,
@@ -247,7 +255,7 @@ pub fn derive(cfg: &EffectiveConfig, cache: &ProbeCache) -> Result<RuntimeTable,
     for (name, rc) in &cfg.runtimes {
         let plan = match &rc.def {
             RuntimeDef::Path { path, args } => {
-                let resolved = probe::lookup(path).map(|p| p.display().to_string()).unwrap_or_else(|_| path.clone());
+                let resolved = lookup(path);
                 let wrapper = (!args.is_empty()).then(|| Wrapper::plan(&wrapper_dir, name, path, args));
                 let binary_name = wrapper.as_ref().map(|w| w.path.display().to_string()).unwrap_or_else(|| resolved.clone());
                 Plan {

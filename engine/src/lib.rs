@@ -61,6 +61,8 @@ impl Engine {
         let images = Arc::new(images::ImageService::new(ctd.images.clone(), events.clone()));
         let containers = Arc::new(containers::ContainerService::new(store, ctd, images.clone(), runtimes.clone(), events.clone(), metrics.clone(), exec_root));
         containers.set_self();
+        let pins = Arc::downgrade(&containers);
+        runtimes.set_pinned_source(Arc::new(move || pins.upgrade().map(|c| c.pinned_wrappers())));
         let execs = Arc::new(exec::ExecService::new(containers.clone()));
         containers.restore().await;
         tokio::spawn(monitor::run(containers.clone(), execs.clone()));
@@ -101,7 +103,7 @@ impl Engine {
     /// wrappers pinned by containers survive the GC that follows, and a
     /// successful reload emits a `daemon`/`reload` event with the diff.
     pub async fn reload(&self, dry_run: bool) -> std::result::Result<berth_config::ReloadReport, runtimes::ReloadError> {
-        let result = self.runtimes.reload(dry_run, self.containers.pinned_wrappers()).await;
+        let result = self.runtimes.reload(dry_run).await;
         if !dry_run {
             self.metrics.reload(result.is_ok(), result.as_ref().ok().map(|r| r.apply_us as f64 / 1e6));
         }

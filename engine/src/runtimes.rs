@@ -2,7 +2,9 @@
 //! runtime inventory shown by `berth runtimes` and `GET /berth/v1/runtimes`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use berth_config::{ConfigErrors, ConfigStore, Kind, ReloadReport, Snapshot};
 use serde::Serialize;
@@ -18,19 +20,53 @@ pub enum ReloadError {
     Internal(String),
 }
 
+/// Wrapper GC runs this long after the last reload, so a storm of reloads
+/// (or a configuration flipped back and forth) neither deletes nor
+/// re-creates the same wrappers on every reload...
+pub const GC_QUIET: Duration = Duration::from_secs(1);
+/// ...and at most this long after the first reload it waits for.
+pub const GC_MAX_DELAY: Duration = Duration::from_secs(10);
+
+/// The wrappers container records pin; `None` when unknown (then nothing
+/// is collected).
+pub type PinnedSource = Arc<dyn Fn() -> Option<Vec<PathBuf>> + Send + Sync>;
+
+#[derive(Default)]
+struct GcState {
+    /// When the first reload not yet followed by a GC happened.
+    pending_since: Option<Instant>,
+    last_reload: Option<Instant>,
+    /// Whether the delayed GC task is alive.
+    scheduled: bool,
+}
+
 /// Owns the live configuration and applies reloads.
 pub struct RuntimeService {
     store: Arc<ConfigStore>,
     /// Serializes reloads and GC at the async level too, so a queue of
     /// SIGHUPs and API calls does not pile up blocking threads.
-    lock: tokio::sync::Mutex<()>,
+    lock: Arc<tokio::sync::Mutex<()>>,
     /// Wrappers garbage-collected so far.
-    collected: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    collected: Arc<AtomicU64>,
+    gc: Arc<Mutex<GcState>>,
+    pinned: Arc<OnceLock<PinnedSource>>,
 }
 
 impl RuntimeService {
     pub fn new(store: Arc<ConfigStore>) -> Self {
-        RuntimeService { store, lock: tokio::sync::Mutex::new(()), collected: Default::default() }
+        RuntimeService {
+            store,
+            lock: Arc::new(tokio::sync::Mutex::new(())),
+            collected: Default::default(),
+            gc: Default::default(),
+            pinned: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Where the wrapper GC learns which wrappers container records pin.
+    /// Until it is set, no wrapper is ever collected.
+    pub fn set_pinned_source(&self, source: PinnedSource) {
+        let _ = self.pinned.set(source);
     }
 
     /// The current snapshot; load it once per operation.
@@ -38,9 +74,9 @@ impl RuntimeService {
         self.store.snapshot()
     }
 
-    /// Wrappers garbage-collected by reloads so far.
+    /// Wrappers garbage-collected so far.
     pub fn collected(&self) -> u64 {
-        self.collected.load(std::sync::atomic::Ordering::Relaxed)
+        self.collected.load(Ordering::Relaxed)
     }
 
     pub fn store(&self) -> &Arc<ConfigStore> {
@@ -48,30 +84,18 @@ impl RuntimeService {
     }
 
     /// Re-reads the configuration and applies it (or only validates and
-    /// diffs it, with `dry_run`). All or nothing. After a successful reload,
-    /// wrappers nothing references any more are garbage-collected; `pinned`
-    /// gives the wrappers container records still use.
-    pub async fn reload(&self, dry_run: bool, pinned: Vec<PathBuf>) -> Result<ReloadReport, ReloadError> {
-        let _guard = self.lock.lock().await;
-        let store = self.store.clone();
-        let collected = self.collected.clone();
-        let res = tokio::task::spawn_blocking(move || {
-            let report = store.reload(dry_run)?;
-            if !dry_run {
-                match store.gc_wrappers(pinned) {
-                    Ok(gc) => {
-                        collected.fetch_add(gc.removed.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "wrapper garbage collection failed; will retry at the next reload"),
-                }
-            }
-            Ok::<_, ConfigErrors>(report)
-        })
-        .await
-        .map_err(|e| ReloadError::Internal(e.to_string()))?;
+    /// diffs it, with `dry_run`). All or nothing. Wrappers nothing references
+    /// any more are collected [`GC_QUIET`] after the last reload (at most
+    /// [`GC_MAX_DELAY`] after the first one waiting), off the reply's path.
+    pub async fn reload(&self, dry_run: bool) -> Result<ReloadReport, ReloadError> {
+        let res = {
+            let _guard = self.lock.lock().await;
+            let store = self.store.clone();
+            tokio::task::spawn_blocking(move || store.reload(dry_run)).await.map_err(|e| ReloadError::Internal(e.to_string()))?
+        };
         match &res {
             Ok(r) if r.dry_run => tracing::info!(generation = r.generation, "reload dry run: configuration is valid"),
-            Ok(_) => {}
+            Ok(_) => self.schedule_gc(),
             Err(e) => {
                 for p in &e.problems {
                     tracing::error!(source = %p.source, subject = %p.subject, "reload refused: {}", p.message);
@@ -81,9 +105,78 @@ impl RuntimeService {
         Ok(res?)
     }
 
+    /// Collects unreferenced wrappers now (what the delayed GC runs).
+    /// Returns how many were removed; nothing when the pinned wrappers are
+    /// unknown.
+    pub async fn collect_now(&self) -> usize {
+        collect(&self.store, &self.lock, &self.collected, self.pinned.get().cloned()).await
+    }
+
+    fn schedule_gc(&self) {
+        let now = Instant::now();
+        let mut st = self.gc.lock().unwrap_or_else(|e| e.into_inner());
+        st.last_reload = Some(now);
+        st.pending_since.get_or_insert(now);
+        if st.scheduled {
+            return;
+        }
+        st.scheduled = true;
+        drop(st);
+        let (store, lock, collected, gc, pinned) =
+            (self.store.clone(), self.lock.clone(), self.collected.clone(), self.gc.clone(), self.pinned.clone());
+        tokio::spawn(async move {
+            loop {
+                // Wait for a quiet second (or the maximum delay).
+                loop {
+                    let due = {
+                        let st = gc.lock().unwrap_or_else(|e| e.into_inner());
+                        match (st.last_reload, st.pending_since) {
+                            (Some(last), Some(first)) => (last + GC_QUIET).min(first + GC_MAX_DELAY),
+                            _ => Instant::now(),
+                        }
+                    };
+                    if Instant::now() >= due {
+                        break;
+                    }
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                gc.lock().unwrap_or_else(|e| e.into_inner()).pending_since = None;
+                collect(&store, &lock, &collected, pinned.get().cloned()).await;
+                // A reload during the GC asks for another round.
+                let mut st = gc.lock().unwrap_or_else(|e| e.into_inner());
+                if st.pending_since.is_none() {
+                    st.scheduled = false;
+                    return;
+                }
+            }
+        });
+    }
+
     /// One row per runtime, for operators.
     pub fn inventory(&self) -> Inventory {
         inventory(&self.snapshot())
+    }
+}
+
+/// One GC of the wrapper directory, serialized with reloads.
+async fn collect(store: &Arc<ConfigStore>, lock: &tokio::sync::Mutex<()>, collected: &Arc<AtomicU64>, pinned: Option<PinnedSource>) -> usize {
+    let Some(pinned) = pinned else { return 0 };
+    let _guard = lock.lock().await;
+    let Some(pinned) = pinned() else { return 0 };
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || store.gc_wrappers(pinned)).await {
+        Ok(Ok(gc)) => {
+            collected.fetch_add(gc.removed.len() as u64, Ordering::Relaxed);
+            gc.removed.len()
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "wrapper garbage collection failed; will retry after the next reload");
+            0
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "wrapper garbage collection task failed");
+            0
+        }
     }
 }
 
@@ -238,14 +331,52 @@ mod tests {
         };
         let svc = RuntimeService::new(Arc::new(ConfigStore::open(flags).unwrap()));
         std::fs::write(&cfg, r#"{"runtimes":{"w":{"path":"/bin/true","runtimeArgs":["a"]}}}"#).unwrap();
-        let r = svc.reload(false, vec![]).await.unwrap();
+        let r = svc.reload(false).await.unwrap();
         assert_eq!(r.added, vec!["w"]);
         let inv = svc.inventory();
         let w = inv.runtimes.iter().find(|r| r.name == "w").unwrap();
         assert_eq!(w.binary.as_deref(), Some(std::path::Path::new("/bin/true")));
         assert!(w.wrapper.is_some());
         std::fs::write(&cfg, r#"{"runtimes":{"w":{}}}"#).unwrap();
-        assert!(matches!(svc.reload(false, vec![]).await, Err(ReloadError::Invalid(_))));
+        assert!(matches!(svc.reload(false).await, Err(ReloadError::Invalid(_))));
         assert_eq!(svc.snapshot().generation, 2);
+    }
+
+    #[tokio::test]
+    async fn wrappers_are_collected_after_a_quiet_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("daemon.json");
+        let with_args = |a: &str| format!(r#"{{"runtimes":{{"w":{{"path":"/bin/true","runtimeArgs":["{a}"]}}}}}}"#);
+        std::fs::write(&cfg, with_args("a")).unwrap();
+        let flags = berth_config::Flags {
+            config_file: Some(cfg.clone()),
+            exec_root: Some(dir.path().join("exec")),
+            data_root: Some(dir.path().join("data")),
+            ..Default::default()
+        };
+        let svc = RuntimeService::new(Arc::new(ConfigStore::open(flags).unwrap()));
+        let wrapper = |s: &RuntimeService| s.snapshot().runtimes.runtimes["w"].wrapper.as_ref().unwrap().path.clone();
+        let first = wrapper(&svc);
+        // Without a pinned source nothing is ever collected.
+        std::fs::write(&cfg, with_args("b")).unwrap();
+        svc.reload(false).await.unwrap();
+        assert_eq!(svc.collect_now().await, 0);
+        assert!(first.exists());
+        svc.set_pinned_source(Arc::new(|| Some(Vec::new())));
+        // A storm of reloads flipping between two configs: both wrappers
+        // stay until the reloads stop, then the unused one goes.
+        for a in ["a", "b", "a", "b", "a"] {
+            std::fs::write(&cfg, with_args(a)).unwrap();
+            svc.reload(false).await.unwrap();
+        }
+        std::fs::write(&cfg, with_args("b")).unwrap();
+        svc.reload(false).await.unwrap();
+        let second = wrapper(&svc);
+        assert_ne!(first, second);
+        assert!(first.exists() && second.exists(), "nothing collected right after a reload");
+        tokio::time::sleep(GC_QUIET + Duration::from_millis(700)).await;
+        assert!(!first.exists(), "collected a quiet second later");
+        assert!(wrapper(&svc).exists());
+        assert!(svc.collected() >= 1);
     }
 }

@@ -44,12 +44,12 @@ async fn echo_logs_and_exit_codes() {
     // the same snapshot).
     let rt = t.script("runc-v2", "exec runc \"$@\"");
     t.write_config(&format!(r#"{{"runtimes":{{"alt":{{"path":"{}"}}}},"default-runtime":"alt"}}"#, rt.display()));
-    t.engine.runtimes.reload(false, vec![]).await.unwrap();
+    t.engine.runtimes.reload(false).await.unwrap();
     let mut req = t.request(&["sh", "-c", "echo y >> /tmp/count; wc -l < /tmp/count"]);
     req.host_config.runtime = "alt".into();
     let (id2, _) = t.run(req).await;
     t.write_config(&format!(r#"{{"runtimes":{{"alt":{{"path":"{}","runtimeArgs":["--debug"]}}}}}}"#, rt.display()));
-    t.engine.runtimes.reload(false, vec![]).await.unwrap();
+    t.engine.runtimes.reload(false).await.unwrap();
     let wait = t.engine.containers.waiter(&id2, WaitCondition::NextExit).unwrap();
     t.engine.containers.start(&id2).await.unwrap();
     assert_eq!(wait.await, 0);
@@ -65,7 +65,7 @@ async fn path_runtime_with_args_runs_through_its_wrapper_and_survives_removal() 
     let log = t.path("calls.log");
     let rt = t.script("runc-logger", &format!("echo \"$@\" >> {}\nexec runc \"$@\"", log.display()));
     t.write_config(&format!(r#"{{"runtimes":{{"logged":{{"path":"{}","runtimeArgs":["--debug"]}}}}}}"#, rt.display()));
-    t.engine.runtimes.reload(false, vec![]).await.unwrap();
+    t.engine.runtimes.reload(false).await.unwrap();
 
     let mut req = t.request(&["sleep", "300"]);
     req.host_config.runtime = "logged".into();
@@ -81,9 +81,9 @@ async fn path_runtime_with_args_runs_through_its_wrapper_and_survives_removal() 
 
     // Reload removes the runtime; GC keeps the wrapper the container pins.
     t.write_config("{}");
-    let pinned_wrappers = t.engine.containers.pinned_wrappers();
-    let report = t.engine.runtimes.reload(false, pinned_wrappers).await.unwrap();
+    let report = t.engine.runtimes.reload(false).await.unwrap();
     assert_eq!(report.removed, vec!["logged"]);
+    t.engine.runtimes.collect_now().await;
     assert!(wrapper.exists(), "a wrapper pinned by a container is never collected");
 
     // New containers with the removed name are refused at create.
@@ -109,7 +109,7 @@ async fn path_runtime_with_args_runs_through_its_wrapper_and_survives_removal() 
     t.engine.containers.remove(&rec.id, false).await.unwrap();
     assert!(matches!(t.engine.containers.get(&rec.id), Err(EngineError::NotFound(_))));
     // Now nothing pins it: the next GC removes it.
-    t.engine.runtimes.reload(false, t.engine.containers.pinned_wrappers()).await.unwrap();
+    assert_eq!(t.engine.runtimes.collect_now().await, 1);
     assert!(!wrapper.exists());
     t.shutdown().await;
 }
