@@ -207,6 +207,7 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
     for path in sockets {
         let _ = std::fs::remove_file(&path);
     }
+    engine.containers.begin_shutdown();
     if !cfg.live_restore {
         for rec in engine.containers.list().into_iter().filter(|r| r.state.running) {
             if let Err(e) = engine.containers.stop(&rec.id, None).await {

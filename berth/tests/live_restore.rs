@@ -127,9 +127,26 @@ fn without_live_restore_shutdown_stops_containers() {
     let mut d = Daemon::start(r#"{"live-restore":false}"#);
     d.import_busybox("bb");
     d.ok(&["run", "-d", "--name", "svc", "bb", "sh", "-c", "trap 'exit 5' TERM; while true; do sleep 0.1; done"]);
+    // Restart policies at berth start, as dockerd applies them: a stop by
+    // berth's shutdown is not a user's stop.
+    let looping = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"];
+    let run = |name: &str, policy: &str| {
+        let mut a = vec!["run", "-d", "--name", name, "--restart", policy, "bb"];
+        a.extend_from_slice(&looping);
+        d.ok(&a);
+    };
+    run("keep", "unless-stopped");
+    run("user-stopped", "unless-stopped");
+    run("always-stopped", "always");
+    d.ok(&["stop", "user-stopped", "always-stopped"]);
     let pid = d.ok(&["inspect", "--format", "{{.State.Pid}}", "svc"]);
     d.stop(15);
     assert!(!std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(), "stopped with berth");
     d.spawn();
     assert_eq!(d.ok(&["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "svc"]), "exited 5\n");
+    let state = |name: &str| d.ok(&["inspect", "--format", "{{.State.Status}}", name]).trim().to_string();
+    wait_until("unless-stopped and always containers started again", || state("keep") == "running" && state("always-stopped") == "running");
+    assert_eq!(state("user-stopped"), "exited", "an unless-stopped container a user stopped stays stopped");
+    assert!(d.log().contains("starting container at berth start (restart policy)"), "a log line per container");
+    d.ok(&["rm", "-f", "keep", "always-stopped", "user-stopped", "svc"]);
 }

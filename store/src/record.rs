@@ -222,6 +222,10 @@ pub struct State {
     pub oom_killed: bool,
     /// Restarts done by the restart policy.
     pub restart_count: u64,
+    /// The last run was ended by a user (stop, kill), not by itself or by
+    /// berth shutting down: `unless-stopped` then stays stopped when berth
+    /// starts again (dockerd's `HasBeenManuallyStopped`).
+    pub manually_stopped: bool,
 }
 
 impl Default for State {
@@ -237,6 +241,7 @@ impl Default for State {
             finished_at: ZERO_TIME.to_owned(),
             oom_killed: false,
             restart_count: 0,
+            manually_stopped: false,
         }
     }
 }

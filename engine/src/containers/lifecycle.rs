@@ -217,6 +217,7 @@ impl ContainerService {
                 r.state.exit_code = 0;
                 r.state.error = String::new();
                 r.state.started_at = now();
+                r.state.manually_stopped = false;
                 r.pinned_runtime = Some(pinned);
             })
             .await?;
@@ -247,6 +248,29 @@ impl ContainerService {
                 Err(e) => tracing::warn!(container = %id, error = %e, "cannot check the task"),
             }
         }
+        // As dockerd does at start: containers that are not running are
+        // started again when their restart policy says so (`always`;
+        // `unless-stopped` unless a user stopped it; `on-failure` after a
+        // failure, within its retry count).
+        let Some(me) = self.me() else { return };
+        for rec in self.list().into_iter().filter(|r| !r.state.running && restart_at_start(r)) {
+            let (svc, id) = (me.clone(), rec.id.clone());
+            tracing::info!(container = %id, policy = %rec.host_config.restart_policy.name, runtime = %rec.host_config.runtime,
+                "starting container at berth start (restart policy)");
+            tokio::spawn(async move {
+                if let Err(e) = svc.start(&id).await {
+                    tracing::error!(container = %id, error = %e, "starting the container at berth start failed");
+                    let msg = e.to_string();
+                    let _ = svc.update(&id, move |r| r.state.error = msg).await;
+                }
+            });
+        }
+    }
+
+    /// Signals berth is shutting down: stops from now on are not the user's,
+    /// and restart policies restart nothing.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Reconciles containerd with the records after a crash: containerd
@@ -348,8 +372,10 @@ impl ContainerService {
         }
         hub.reset_stdin();
         let code = code as i64;
+        let manual = hub.restart.lock().unwrap_or_else(|e| e.into_inner()).manually_stopped;
         let updated = self
             .update(id, move |r| {
+                r.state.manually_stopped = manual;
                 r.state.status = ContainerStatus::Exited;
                 r.state.running = false;
                 r.state.paused = false;
@@ -373,6 +399,9 @@ impl ContainerService {
     /// (Docker's back-off: 100 ms doubling up to 1 min, reset after a run
     /// of 10 s or more).
     fn restart_delay(&self, rec: &ContainerRecord, hub: &super::hub::Hub) -> Option<Duration> {
+        if self.shutting_down.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
         let p = &rec.host_config.restart_policy;
         let mut r = hub.restart.lock().unwrap_or_else(|e| e.into_inner());
         let restart = match p.name.as_str() {
@@ -484,7 +513,11 @@ impl ContainerService {
         if rec.state.paused {
             let _ = self.ctd.tasks.resume(&id).await;
         }
-        self.hub(&id).restart.lock().unwrap_or_else(|e| e.into_inner()).manually_stopped = true;
+        // A stop by berth's own shutdown is not the user's: restart policies
+        // apply again when berth starts.
+        if !self.shutting_down.load(std::sync::atomic::Ordering::Relaxed) {
+            self.hub(&id).restart.lock().unwrap_or_else(|e| e.into_inner()).manually_stopped = true;
+        }
         tracing::info!(container = %id, signal, timeout = secs, "stopping container");
         match self.ctd.tasks.kill(&id, signal, false).await {
             Ok(()) => {}
@@ -647,5 +680,23 @@ mod tests {
         assert_eq!(parse_signal("INT").unwrap(), 2);
         assert_eq!(parse_signal("nope").unwrap_err().to_string(), "Invalid signal: nope");
         assert!(parse_signal("0").is_err());
+    }
+}
+
+/// Whether a stopped container is started when berth starts (dockerd's
+/// restart manager at daemon start).
+fn restart_at_start(r: &ContainerRecord) -> bool {
+    let p = &r.host_config.restart_policy;
+    let never_ran = r.state.started_at == berth_store::timefmt::ZERO_TIME;
+    match p.name.as_str() {
+        _ if never_ran || r.host_config.auto_remove => false,
+        "always" => true,
+        "unless-stopped" => !r.state.manually_stopped,
+        "on-failure" => {
+            !r.state.manually_stopped
+                && r.state.exit_code != 0
+                && (p.maximum_retry_count <= 0 || (r.state.restart_count as i64) < p.maximum_retry_count)
+        }
+        _ => false,
     }
 }

@@ -48,6 +48,9 @@ pub struct ContainerService {
     me: Mutex<std::sync::Weak<ContainerService>>,
     /// `<exec-root>/fifo`: one directory of FIFOs per run.
     pub(crate) fifo_root: PathBuf,
+    /// Set when berth shuts down: stops are not the user's, and restart
+    /// policies no longer restart anything.
+    pub(crate) shutting_down: std::sync::atomic::AtomicBool,
 }
 
 impl ContainerService {
@@ -60,7 +63,7 @@ impl ContainerService {
         metrics: Arc<crate::metrics::Metrics>,
         exec_root: PathBuf,
     ) -> Self {
-        ContainerService { store, ctd, images, runtimes, events, metrics, hubs: Mutex::new(HashMap::new()), me: Mutex::new(std::sync::Weak::new()), fifo_root: exec_root.join("fifo") }
+        ContainerService { store, ctd, images, runtimes, events, metrics, hubs: Mutex::new(HashMap::new()), me: Mutex::new(std::sync::Weak::new()), fifo_root: exec_root.join("fifo"), shutting_down: Default::default() }
     }
 
     /// Registers the `Arc` this service lives in (done by [`crate::Engine::start`]).
