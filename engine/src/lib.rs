@@ -16,6 +16,7 @@
 //! span services (a reload needs the containers' pinned wrappers and emits
 //! an event).
 
+pub mod binds;
 pub mod containers;
 pub mod ctd;
 pub mod error;

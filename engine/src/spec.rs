@@ -179,55 +179,30 @@ fn default_mounts() -> Result<Vec<Mount>, SpecError> {
     ])
 }
 
-/// Parses `src:dst[:opts]` from `HostConfig.Binds`.
-pub fn parse_bind(bind: &str) -> Result<(String, String, bool), SpecError> {
-    let parts: Vec<&str> = bind.split(':').collect();
-    let (src, dst, opts) = match parts.as_slice() {
-        [s, d] => (*s, *d, ""),
-        [s, d, o] => (*s, *d, *o),
-        _ => return Err(SpecError::Invalid(format!("invalid volume specification: '{bind}'"))),
-    };
-    if !src.starts_with('/') {
-        return Err(SpecError::Invalid(format!(
-            "invalid volume specification: '{bind}': named volumes are not supported by berth yet; use an absolute host path"
-        )));
-    }
-    if !dst.starts_with('/') {
-        return Err(SpecError::Invalid(format!("invalid volume specification: '{bind}': mount path must be absolute")));
-    }
-    let mut ro = false;
-    for o in opts.split(',').filter(|o| !o.is_empty()) {
-        match o {
-            "ro" => ro = true,
-            "rw" | "z" | "Z" | "rprivate" | "private" | "rshared" | "shared" | "rslave" | "slave" | "nocopy" => {}
-            other => return Err(SpecError::Invalid(format!("invalid mode: {other} (in bind '{bind}')"))),
-        }
-    }
-    Ok((src.to_string(), dst.to_string(), ro))
-}
-
 /// The bind mounts of a container (Binds and Mounts of type bind). Host
 /// paths must exist.
 pub fn bind_mounts(host: &HostConfig) -> Result<Vec<Mount>, SpecError> {
-    let mut binds: Vec<(String, String, bool)> = Vec::new();
+    let mut binds: Vec<(String, String, bool, String)> = Vec::new();
     for b in &host.binds {
-        binds.push(parse_bind(b)?);
+        let b = crate::binds::parse_bind(b).map_err(|e| SpecError::Invalid(e.to_string()))?;
+        let propagation = b.propagation().to_string();
+        binds.push((b.source, b.target, b.read_only, propagation));
     }
     for m in &host.mounts {
         match m.kind {
-            MountKind::Bind => binds.push((m.source.clone(), m.target.clone(), m.read_only)),
+            MountKind::Bind => binds.push((m.source.clone(), m.target.clone(), m.read_only, "rprivate".into())),
             _ => return Err(SpecError::Invalid(format!("mount type {:?} is not supported by berth yet; use type bind", m.kind))),
         }
     }
     let mut out = Vec::new();
-    for (src, dst, ro) in binds {
+    for (src, dst, ro, propagation) in binds {
         if !Path::new(&src).exists() {
             return Err(SpecError::Invalid(format!(
                 "invalid mount config for type \"bind\": bind source path does not exist: {src}"
             )));
         }
         let mode = if ro { "ro" } else { "rw" };
-        out.push(mount(&dst, "bind", &src, &["rbind", "rprivate", mode])?);
+        out.push(mount(&dst, "bind", &src, &["rbind", &propagation, mode])?);
     }
     Ok(out)
 }
@@ -407,13 +382,14 @@ mod tests {
 
     #[test]
     fn binds_parse_and_check() {
-        assert_eq!(parse_bind("/a:/b:ro").unwrap(), ("/a".into(), "/b".into(), true));
-        assert_eq!(parse_bind("/a:/b").unwrap(), ("/a".into(), "/b".into(), false));
-        assert!(parse_bind("vol:/b").unwrap_err().to_string().contains("named volumes are not supported"));
-        assert!(parse_bind("/a:b").is_err());
-        assert!(parse_bind("/a:/b:bogus").unwrap_err().to_string().contains("invalid mode: bogus"));
         let h = HostConfig { binds: vec!["/nonexistent-berth-src:/x".into()], ..Default::default() };
         assert!(bind_mounts(&h).unwrap_err().to_string().contains("bind source path does not exist"));
+        let h = HostConfig { binds: vec!["/tmp:/x:ro,rshared".into(), "/tmp:/y".into()], ..Default::default() };
+        let m = bind_mounts(&h).unwrap();
+        let opts = |i: usize| m[i].options().clone().unwrap_or_default();
+        assert_eq!(opts(0), ["rbind", "rshared", "ro"]);
+        assert_eq!(opts(1), ["rbind", "rprivate", "rw"]);
+        assert!(bind_mounts(&HostConfig { binds: vec!["/tmp:/x:bogus".into()], ..Default::default() }).unwrap_err().to_string().contains("invalid mode: bogus"));
     }
 
     #[test]
