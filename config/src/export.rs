@@ -24,6 +24,26 @@ pub fn handler_name(name: &str) -> String {
     h.trim_end_matches('-').to_string()
 }
 
+/// Runtimes whose names map to the same handler name (`a_b` and `a-b`):
+/// exporting them would merge two runtimes into one. One message per
+/// clash, saying what to do; empty when the export is faithful.
+pub fn handler_collisions(snap: &Snapshot) -> Vec<String> {
+    let mut by_handler: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+    for rt in exported(snap) {
+        by_handler.entry(handler_name(&rt.name)).or_default().push(&rt.name);
+    }
+    by_handler
+        .into_iter()
+        .filter(|(_, names)| names.len() > 1)
+        .map(|(h, names)| {
+            format!(
+                "runtimes {} all map to the handler name {h:?} (handler names are lower-case DNS labels); rename all but one of them to export",
+                names.join(", ")
+            )
+        })
+        .collect()
+}
+
 /// A TOML basic string.
 fn toml_str(s: &str) -> String {
     let mut out = String::from("\"");

@@ -94,3 +94,16 @@ fn runtimeclass_yaml_parses_and_matches() {
     }
     assert!(docs.iter().any(|d| d.handler == "gvisor-ptrace" && d.metadata.annotations["berth.io/runtime-name"] == "gVisor_ptrace"));
 }
+
+#[test]
+fn clashing_handler_names_are_refused() {
+    let env = Env::new();
+    env.write(r#"{"runtimes":{"my_rt":{"path":"/bin/true"},"my-rt":{"path":"/bin/true"},"My.Rt":{"path":"/bin/true"},"other":{"path":"/bin/true"}}}"#);
+    let snap = ConfigStore::open(env.flags()).unwrap().snapshot();
+    let clashes = berth_config::export::handler_collisions(&snap);
+    assert_eq!(clashes.len(), 1, "{clashes:?}");
+    assert!(clashes[0].starts_with("runtimes My.Rt, my-rt, my_rt all map to the handler name \"my-rt\""), "{clashes:?}");
+    // The fixture of the other tests exports faithfully.
+    env.write(CONFIG);
+    assert!(berth_config::export::handler_collisions(&ConfigStore::open(env.flags()).unwrap().snapshot()).is_empty());
+}

@@ -337,6 +337,10 @@ async fn events(State(state): State<AppState>, Query(q): Query<HashMap<String, S
 /// `GET /berth/v1/runtimes/export?format=containerd|runtimeclass`.
 async fn export_runtimes(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
     let snap = state.engine.runtimes.snapshot();
+    let clashes = berth_config::export::handler_collisions(&snap);
+    if !clashes.is_empty() {
+        return Err(ApiError::new(StatusCode::CONFLICT, clashes.join("; ")));
+    }
     let (text, ct) = match q.get("format").map(String::as_str) {
         Some("containerd") => (berth_config::export::containerd_toml(&snap), "application/toml"),
         Some("runtimeclass") => (berth_config::export::runtimeclass_yaml(&snap), "application/yaml"),
