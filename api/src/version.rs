@@ -3,7 +3,7 @@
 //! every response.
 
 use axum::body::Body;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::{HeaderValue, Request, Uri};
 
 use crate::error::ApiError;
@@ -30,7 +30,7 @@ pub fn split_version(path: &str) -> (Option<&str>, &str) {
 
 /// Rewrites the request URI to the unversioned path, or answers 400 for a
 /// version out of range.
-pub fn rewrite(mut req: Request<Body>) -> Result<Request<Body>, Response> {
+pub fn rewrite(mut req: Request<Body>) -> Result<Request<Body>, ApiError> {
     let path = req.uri().path();
     let (version, rest) = split_version(path);
     if let Some(v) = version {
@@ -38,14 +38,12 @@ pub fn rewrite(mut req: Request<Body>) -> Result<Request<Body>, Response> {
         if want > max {
             return Err(ApiError::bad_request(format!(
                 "client version {v} is too new. Maximum supported API version is {API_VERSION}"
-            ))
-            .into_response());
+            )));
         }
         if want < min {
             return Err(ApiError::bad_request(format!(
                 "client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
-            ))
-            .into_response());
+            )));
         }
         let pq = match req.uri().query() {
             Some(q) => format!("{rest}?{q}"),

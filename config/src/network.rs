@@ -35,7 +35,7 @@ pub enum GvisorNetwork {
 
 /// The first day of the releases with the fixed root-namespace check
 /// (gVisor issue 10704 was filed on 2024-07-30 and fixed after it).
-const FIXED_SINCE: u32 = 2024_08_01;
+const FIXED_SINCE: u32 = 20240801;
 
 /// What berth knows about a runtime's networking, if it is gVisor: detected
 /// by its `--version` output (`runsc version …`) or a binary named `runsc`.
@@ -167,8 +167,8 @@ mod tests {
 
     #[test]
     fn release_dates() {
-        assert_eq!(release_date("runsc version 0.0~20221219.0"), Some(2022_12_19));
-        assert_eq!(release_date("runsc version release-20240807.0"), Some(2024_08_07));
+        assert_eq!(release_date("runsc version 0.0~20221219.0"), Some(20221219));
+        assert_eq!(release_date("runsc version release-20240807.0"), Some(20240807));
         assert_eq!(release_date("runsc version 1a2b3c4d"), None);
         assert_eq!(release_date("runsc version 120221219"), None);
     }

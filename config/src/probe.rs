@@ -120,10 +120,12 @@ fn file_id(p: &Path) -> Option<FileId> {
     Some(FileId { ino: m.ino(), size: m.size(), mtime: m.mtime(), mtime_ns: m.mtime_nsec() })
 }
 
+type CacheMap = HashMap<(ProbeKey, Option<FileId>), ProbeResult>;
+
 /// A cache of probe results, shared by every load of one daemon.
 #[derive(Debug, Default, Clone)]
 pub struct ProbeCache {
-    inner: Arc<Mutex<HashMap<(ProbeKey, Option<FileId>), ProbeResult>>>,
+    inner: Arc<Mutex<CacheMap>>,
 }
 
 impl ProbeCache {

@@ -129,9 +129,7 @@ impl Wrapper {
     pub fn materialize_in_dir(&self) -> Result<Materialized, WrapperError> {
         let dir = self.path.parent().expect("wrapper path has a parent");
         match fs::symlink_metadata(&self.path) {
-            Ok(meta) if !meta.file_type().is_file() => {
-                return Err(WrapperError::NotAFile { path: self.path.clone() })
-            }
+            Ok(meta) if !meta.file_type().is_file() => Err(WrapperError::NotAFile { path: self.path.clone() }),
             Ok(meta) => {
                 if meta.permissions().mode() & 0o7777 == MODE && self.content_matches()? {
                     return Ok(Materialized::Verified);

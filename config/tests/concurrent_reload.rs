@@ -15,7 +15,7 @@ use common::Env;
 /// each changing args, the path and the default relative to the previous one.
 fn variant(k: u64) -> String {
     let k = k % 66;
-    let path = if k % 2 == 0 { "/bin/true" } else { "/bin/echo" };
+    let path = if k.is_multiple_of(2) { "/bin/true" } else { "/bin/echo" };
     format!(
         r#"{{"default-runtime":"alt{d}","runtimes":{{
             "marker":{{"path":"/bin/true","runtimeArgs":["variant-{k}"]}},

@@ -161,7 +161,7 @@ impl ExecService {
             }
         };
         *entry.state.lock().unwrap_or_else(|e| e.into_inner()) = (true, pid);
-        self.containers.event("exec_start", &rec, &[("execID", id.to_string())]);
+        self.containers.event("exec_start", rec, &[("execID", id.to_string())]);
 
         let (tx, rx) = mpsc::channel(64);
         for (pipe, is_err) in [(open.stdout.take(), false), (open.stderr.take(), true)] {

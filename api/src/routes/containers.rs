@@ -251,7 +251,7 @@ async fn attach(State(state): State<AppState>, Path(id): Path<String>, Query(que
     let input = (stdin && rec.config.open_stdin).then(|| hub.stdin());
     let tty = rec.config.tty;
     let stdin_once = rec.config.stdin_once;
-    if let Some(r) = state.engine.containers.get(&id).ok() {
+    if let Ok(r) = state.engine.containers.get(&id) {
         state.engine.containers.event("attach", &r, &[]);
     }
     if !hijack::wants_upgrade(&req) {

@@ -8,7 +8,7 @@ mod images;
 mod system;
 
 use axum::body::Body;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use http::{Method, Request};
 use tower::ServiceExt;
@@ -44,7 +44,7 @@ pub fn router(
             let route = berth_engine::metrics::route_of(version::split_version(req.uri().path()).1);
             let mut resp = match version::rewrite(req) {
                 Ok(req) => routes.oneshot(req).await.unwrap_or_else(|e| match e {}),
-                Err(resp) => resp,
+                Err(e) => e.into_response(),
             };
             version::add_headers(&mut resp);
             metrics.api_request(&route, resp.status().as_u16());

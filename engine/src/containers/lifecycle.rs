@@ -668,21 +668,6 @@ fn write_etc_files(dir: &std::path::Path, rec: &ContainerRecord) -> std::io::Res
     Ok(files)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signals() {
-        assert_eq!(parse_signal("9").unwrap(), 9);
-        assert_eq!(parse_signal("SIGHUP").unwrap(), 1);
-        assert_eq!(parse_signal("term").unwrap(), 15);
-        assert_eq!(parse_signal("INT").unwrap(), 2);
-        assert_eq!(parse_signal("nope").unwrap_err().to_string(), "Invalid signal: nope");
-        assert!(parse_signal("0").is_err());
-    }
-}
-
 /// Whether a stopped container is started when berth starts (dockerd's
 /// restart manager at daemon start).
 fn restart_at_start(r: &ContainerRecord) -> bool {
@@ -700,3 +685,19 @@ fn restart_at_start(r: &ContainerRecord) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert_eq!(parse_signal("SIGHUP").unwrap(), 1);
+        assert_eq!(parse_signal("term").unwrap(), 15);
+        assert_eq!(parse_signal("INT").unwrap(), 2);
+        assert_eq!(parse_signal("nope").unwrap_err().to_string(), "Invalid signal: nope");
+        assert!(parse_signal("0").is_err());
+    }
+}
+
