@@ -402,19 +402,8 @@ impl ContainerService {
         if self.shutting_down.load(std::sync::atomic::Ordering::Relaxed) {
             return None;
         }
-        let p = &rec.host_config.restart_policy;
         let mut r = hub.restart.lock().unwrap_or_else(|e| e.into_inner());
-        let restart = match p.name.as_str() {
-            "always" => !r.manually_stopped,
-            "unless-stopped" => !r.manually_stopped,
-            "on-failure" => {
-                !r.manually_stopped
-                    && rec.state.exit_code != 0
-                    && (p.maximum_retry_count <= 0 || (rec.state.restart_count as i64) < p.maximum_retry_count)
-            }
-            _ => false,
-        };
-        if !restart {
+        if !policy_restarts(rec, r.manually_stopped, false) {
             r.delay = Duration::ZERO;
             return None;
         }
@@ -668,22 +657,27 @@ fn write_etc_files(dir: &std::path::Path, rec: &ContainerRecord) -> std::io::Res
     Ok(files)
 }
 
-/// Whether a stopped container is started when berth starts (dockerd's
-/// restart manager at daemon start).
-fn restart_at_start(r: &ContainerRecord) -> bool {
+/// Whether a container's restart policy restarts it after its last exit
+/// (dockerd's restart manager). `always` ignores a user's stop only when
+/// berth starts.
+fn policy_restarts(r: &ContainerRecord, manually_stopped: bool, at_berth_start: bool) -> bool {
     let p = &r.host_config.restart_policy;
-    let never_ran = r.state.started_at == berth_store::timefmt::ZERO_TIME;
     match p.name.as_str() {
-        _ if never_ran || r.host_config.auto_remove => false,
-        "always" => true,
-        "unless-stopped" => !r.state.manually_stopped,
+        "always" => at_berth_start || !manually_stopped,
+        "unless-stopped" => !manually_stopped,
         "on-failure" => {
-            !r.state.manually_stopped
+            !manually_stopped
                 && r.state.exit_code != 0
                 && (p.maximum_retry_count <= 0 || (r.state.restart_count as i64) < p.maximum_retry_count)
         }
         _ => false,
     }
+}
+
+/// Whether a stopped container is started when berth starts.
+fn restart_at_start(r: &ContainerRecord) -> bool {
+    let never_ran = r.state.started_at == berth_store::timefmt::ZERO_TIME;
+    !never_ran && !r.host_config.auto_remove && policy_restarts(r, r.state.manually_stopped, true)
 }
 
 #[cfg(test)]
