@@ -16,6 +16,8 @@ use oci_spec::runtime::{
     LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, UserBuilder,
 };
 
+use crate::user::ExecUser;
+
 /// What the image says a container runs by default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageDefaults {
@@ -66,8 +68,6 @@ pub struct SpecInput<'a> {
     pub config: &'a ContainerConfig,
     pub host: &'a HostConfig,
     pub image: &'a ImageDefaults,
-    /// Numeric user: uid, gid, additional gids.
-    pub user: (u32, u32, Vec<u32>),
     pub etc: Option<&'a EtcFiles>,
 }
 
@@ -224,8 +224,9 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     }
     let host_name = hostname(cfg, input.id);
     let env = environment(cfg, input.image, &host_name);
-    let (uid, gid, additional) = &input.user;
-    let process = process(cfg.tty, (*uid, *gid, additional.clone()), args, env, cwd)?;
+    // root until [`set_user`] gives the user resolved in the container's
+    // own files (known once its snapshot is prepared).
+    let process = process(cfg.tty, &ExecUser::default(), args, env, cwd)?;
 
     let network = Network::from_mode(&input.host.network_mode).map_err(SpecError::Invalid)?;
     let mut namespaces: Vec<LinuxNamespace> = Vec::new();
@@ -290,17 +291,21 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
 
 /// Sets the process user of a built spec (resolved once the container's
 /// filesystem is known).
-pub fn set_user(spec: &mut Spec, user: &crate::user::ExecUser) -> Result<(), SpecError> {
-    let u = UserBuilder::default()
-        .uid(user.uid)
-        .gid(user.gid)
-        .additional_gids(user.additional_gids.clone())
-        .build()
-        .map_err(|e| SpecError::Invalid(e.to_string()))?;
+pub fn set_user(spec: &mut Spec, user: &ExecUser) -> Result<(), SpecError> {
+    let u = oci_user(user)?;
     if let Some(p) = spec.process_mut() {
         p.set_user(u);
     }
     Ok(())
+}
+
+fn oci_user(user: &ExecUser) -> Result<oci_spec::runtime::User, SpecError> {
+    UserBuilder::default()
+        .uid(user.uid)
+        .gid(user.gid)
+        .additional_gids(user.additional_gids.clone())
+        .build()
+        .map_err(|e| SpecError::Invalid(e.to_string()))
 }
 
 /// The process of an exec in a running container: the container's env,
@@ -309,7 +314,7 @@ pub fn exec_process(
     container: &ContainerConfig,
     args: Vec<String>,
     env: &[String],
-    user: &crate::user::ExecUser,
+    user: &ExecUser,
     working_dir: &str,
     tty: bool,
 ) -> Result<oci_spec::runtime::Process, SpecError> {
@@ -322,20 +327,20 @@ pub fn exec_process(
         .filter(|e| e != "HOSTNAME=")
         .collect::<Vec<_>>();
     let cwd = [working_dir, container.working_dir.as_str()].into_iter().find(|d| !d.is_empty()).unwrap_or("/").to_string();
-    process(tty, (user.uid, user.gid, user.additional_gids.clone()), args, env, cwd)
+    process(tty, user, args, env, cwd)
 }
 
 /// An OCI process with Docker's default capabilities and no rlimits (the
 /// daemon may lack CAP_SYS_RESOURCE; the process inherits the shim's limits).
 fn process(
     tty: bool,
-    (uid, gid, additional_gids): (u32, u32, Vec<u32>),
+    user: &ExecUser,
     args: Vec<String>,
     env: Vec<String>,
     cwd: String,
 ) -> Result<oci_spec::runtime::Process, SpecError> {
     let inv = |e: oci_spec::OciSpecError| SpecError::Invalid(e.to_string());
-    let user = UserBuilder::default().uid(uid).gid(gid).additional_gids(additional_gids).build().map_err(inv)?;
+    let user = oci_user(user)?;
     let mut p = ProcessBuilder::default()
         .terminal(tty)
         .user(user)
@@ -397,7 +402,7 @@ mod tests {
         let c = cfg(&["true"]);
         let h = HostConfig { memory: 64 << 20, cpu_shares: 512, pids_limit: Some(20), network_mode: "none".into(), binds: vec!["/tmp:/host-tmp:ro".into()], ..Default::default() };
         let img = ImageDefaults::default();
-        let spec = build(&SpecInput { id: "abc", namespace: "berth", config: &c, host: &h, image: &img, user: (0, 0, vec![]), etc: None }).unwrap();
+        let spec = build(&SpecInput { id: "abc", namespace: "berth", config: &c, host: &h, image: &img, etc: None }).unwrap();
         let linux = spec.linux().as_ref().unwrap();
         assert_eq!(linux.cgroups_path().as_deref(), Some(Path::new("/berth/abc")));
         let r = linux.resources().as_ref().unwrap();
@@ -412,9 +417,9 @@ mod tests {
         assert!(json["mounts"].as_array().unwrap().iter().any(|m| m["destination"] == "/host-tmp" && m["options"][2] == "ro"));
 
         let h = HostConfig { network_mode: "host".into(), ..Default::default() };
-        let spec = build(&SpecInput { id: "abc", namespace: "berth", config: &c, host: &h, image: &img, user: (0, 0, vec![]), etc: None }).unwrap();
+        let spec = build(&SpecInput { id: "abc", namespace: "berth", config: &c, host: &h, image: &img, etc: None }).unwrap();
         assert!(!spec.linux().as_ref().unwrap().namespaces().as_ref().unwrap().iter().any(|n| n.typ() == LinuxNamespaceType::Network));
         let h = HostConfig { network_mode: "container:x".into(), ..Default::default() };
-        assert!(build(&SpecInput { id: "abc", namespace: "berth", config: &c, host: &h, image: &img, user: (0, 0, vec![]), etc: None }).unwrap_err().to_string().contains("not supported by berth yet"));
+        assert!(build(&SpecInput { id: "abc", namespace: "berth", config: &c, host: &h, image: &img, etc: None }).unwrap_err().to_string().contains("not supported by berth yet"));
     }
 }

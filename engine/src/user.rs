@@ -20,8 +20,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-/// The resolved identity of a container's process.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The resolved identity of a container's process (default: root).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecUser {
     pub uid: u32,
     pub gid: u32,

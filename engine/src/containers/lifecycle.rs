@@ -129,7 +129,6 @@ impl ContainerService {
             config: &rec.config,
             host: &rec.host_config,
             image: &ImageDefaults::default(),
-            user: (0, 0, vec![]),
             etc: Some(&etc),
         })?;
         let runtime = shim_runtime(&resolved);

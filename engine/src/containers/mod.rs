@@ -141,7 +141,6 @@ impl ContainerService {
             config: &req.config,
             host: &req.host_config,
             image: &ImageDefaults::default(),
-            user: (0, 0, vec![]),
             etc: None,
         })?;
 
