@@ -318,11 +318,12 @@ mod tests {
         assert_eq!(features_summary(None, Kind::Path), "features unknown");
     }
 
-    #[tokio::test]
-    async fn reload_reports_and_refuses() {
+    /// A service over a config file holding `config` in a temp dir; returns
+    /// the dir (keep it alive), the config file and the service.
+    fn service(config: &str) -> (tempfile::TempDir, PathBuf, RuntimeService) {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("daemon.json");
-        std::fs::write(&cfg, "{}").unwrap();
+        std::fs::write(&cfg, config).unwrap();
         let flags = berth_config::Flags {
             config_file: Some(cfg.clone()),
             exec_root: Some(dir.path().join("exec")),
@@ -330,6 +331,12 @@ mod tests {
             ..Default::default()
         };
         let svc = RuntimeService::new(Arc::new(ConfigStore::open(flags).unwrap()));
+        (dir, cfg, svc)
+    }
+
+    #[tokio::test]
+    async fn reload_reports_and_refuses() {
+        let (_dir, cfg, svc) = service("{}");
         std::fs::write(&cfg, r#"{"runtimes":{"w":{"path":"/bin/true","runtimeArgs":["a"]}}}"#).unwrap();
         let r = svc.reload(false).await.unwrap();
         assert_eq!(r.added, vec!["w"]);
@@ -344,17 +351,8 @@ mod tests {
 
     #[tokio::test]
     async fn wrappers_are_collected_after_a_quiet_second() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("daemon.json");
         let with_args = |a: &str| format!(r#"{{"runtimes":{{"w":{{"path":"/bin/true","runtimeArgs":["{a}"]}}}}}}"#);
-        std::fs::write(&cfg, with_args("a")).unwrap();
-        let flags = berth_config::Flags {
-            config_file: Some(cfg.clone()),
-            exec_root: Some(dir.path().join("exec")),
-            data_root: Some(dir.path().join("data")),
-            ..Default::default()
-        };
-        let svc = RuntimeService::new(Arc::new(ConfigStore::open(flags).unwrap()));
+        let (_dir, cfg, svc) = service(&with_args("a"));
         let wrapper = |s: &RuntimeService| s.snapshot().runtimes.runtimes["w"].wrapper.as_ref().unwrap().path.clone();
         let first = wrapper(&svc);
         // Without a pinned source nothing is ever collected.
