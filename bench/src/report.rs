@@ -279,18 +279,15 @@ fn draw_panel(p: &Panel, area: &DrawingArea<BitMapBackend, plotters::coord::Shif
         for (ci, v) in vals.iter().enumerate() {
             let x0 = ci as f64 + (1.0 - group) / 2.0 + si as f64 * bw;
             let x1 = x0 + bw * 0.92;
-            match v {
-                Some(v) => {
-                    chart
-                        .draw_series(std::iter::once(Rectangle::new([(x0, 0.0), (x1, *v)], color(*k).filled())))
-                        .map_err(|x| x.to_string())?;
-                    let (px, py) = chart.backend_coord(&((x0 + x1) / 2.0, *v));
-                    let label = fmt(Some(*v));
-                    let tw = label.len() as i32 * 6;
-                    area.draw(&Text::new(label, (px - tw / 2 - area.get_base_pixel().0, py - 16 - area.get_base_pixel().1), ("sans-serif", 11).into_font()))
-                        .map_err(e)?;
-                }
-                None => {}
+            if let Some(v) = v {
+                chart
+                    .draw_series(std::iter::once(Rectangle::new([(x0, 0.0), (x1, *v)], color(*k).filled())))
+                    .map_err(|x| x.to_string())?;
+                let (px, py) = chart.backend_coord(&((x0 + x1) / 2.0, *v));
+                let label = fmt(Some(*v));
+                let tw = label.len() as i32 * 6;
+                area.draw(&Text::new(label, (px - tw / 2 - area.get_base_pixel().0, py - 16 - area.get_base_pixel().1), ("sans-serif", 11).into_font()))
+                    .map_err(e)?;
             }
         }
     }

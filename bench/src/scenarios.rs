@@ -102,6 +102,13 @@ pub struct BenchRuntime {
 
 const KINDS3: [Kind; 3] = [Kind::Berth, Kind::Dockerd, Kind::Ctr];
 
+/// A "failed runs" row for the three engines (in [`KINDS3`] order), if any failed.
+fn failed_runs_row(section: &str, failed: &[usize]) -> Option<Row> {
+    failed.iter().any(|f| *f > 0).then(|| {
+        KINDS3.iter().zip(failed).fold(Row::new(section, "failed runs", "count", Better::Lower), |row, (k, f)| row.set(*k, Some(*f as f64)))
+    })
+}
+
 fn ratio_detail(a: Option<f64>, b: Option<f64>) -> String {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
@@ -155,13 +162,8 @@ pub fn latency(cx: &mut Ctx) -> Result<(), String> {
         row = row.set(*k, p9[j]);
     }
     cx.res.row(row);
-    if failures.iter().any(|f| *f > 0) {
-        cx.res.row(
-            Row::new("1. run latency", "failed runs", "count", Better::Lower)
-                .set(Kind::Berth, Some(failures[0] as f64))
-                .set(Kind::Dockerd, Some(failures[1] as f64))
-                .set(Kind::Ctr, Some(failures[2] as f64)),
-        );
+    if let Some(row) = failed_runs_row("1. run latency", &failures) {
+        cx.res.row(row);
     }
     cx.res.raw("latency_ms", json!({"berth": samples[0], "dockerd": samples[1], "ctr": samples[2]}));
     cx.res.panels.push(Panel {
@@ -249,13 +251,8 @@ pub fn throughput(cx: &mut Ctx) -> Result<(), String> {
         met,
         detail: format!("berth {} of dockerd", ratio_detail(b, d)),
     }));
-    if fails.iter().any(|f| *f > 0) {
-        cx.res.row(
-            Row::new("2. throughput", "failed runs", "count", Better::Lower)
-                .set(Kind::Berth, Some(fails[0] as f64))
-                .set(Kind::Dockerd, Some(fails[1] as f64))
-                .set(Kind::Ctr, Some(fails[2] as f64)),
-        );
+    if let Some(row) = failed_runs_row("2. throughput", &fails) {
+        cx.res.row(row);
     }
     cx.res.raw("throughput_cps", json!({"berth": rates[0], "dockerd": rates[1], "ctr": rates[2]}));
     cx.res.panels.push(Panel {
@@ -412,7 +409,7 @@ pub fn reload(cx: &mut Ctx) -> Result<(), String> {
         check_interrupt()?;
         variant ^= 1;
         crate::engines::write_berth_config(&cfile, &cfgs[variant])?;
-        if ((i + 1) / 2) % 2 == 0 {
+        if i.div_ceil(2) % 2 == 0 {
             let mut c = std::process::Command::new(&cx.berth_bin);
             c.args(["reload", "-H", &cx.berth.host()]);
             let o = run(c, cx.s.cmd_timeout, false)?;
