@@ -49,7 +49,7 @@ pub fn gvisor_network(binary: Option<&Path>, version: Option<&str>, args: &[Stri
         Some("none") => GvisorNetwork::None,
         Some("host") => GvisorNetwork::Host,
         _ => GvisorNetwork::Sandbox {
-            unusable: sandbox_unusable(version, kernel_shows_rmem_default_in_new_netns()),
+            unusable: sandbox_unusable(version, kernel_shows_rmem_default_in_new_netns),
         },
     })
 }
@@ -71,9 +71,10 @@ fn network_flag(args: &[String]) -> Option<String> {
 }
 
 /// Why gVisor's sandbox network cannot start here, if it cannot.
-fn sandbox_unusable(version: Option<&str>, kernel_shows_rmem_default: bool) -> Option<String> {
+/// The kernel is only checked for runsc releases that have the bug.
+fn sandbox_unusable(version: Option<&str>, kernel_shows_rmem_default: impl FnOnce() -> bool) -> Option<String> {
     let date = version.and_then(release_date)?;
-    (date < FIXED_SINCE && kernel_shows_rmem_default).then(|| {
+    (date < FIXED_SINCE && kernel_shows_rmem_default()).then(|| {
         format!(
             "this runsc (release {date}) mistakes every network namespace for the host's on kernels that show \
              net.core.rmem_default in each namespace, as this one does (gVisor issue 10704, fixed in later releases)"
@@ -185,10 +186,10 @@ mod tests {
     fn sandbox_is_unusable_only_for_old_runsc_on_such_kernels() {
         let old = Some("runsc version 0.0~20221219.0");
         let new = Some("runsc version release-20250101.0");
-        assert!(sandbox_unusable(old, true).unwrap().contains("gVisor issue 10704"));
-        assert_eq!(sandbox_unusable(old, false), None);
-        assert_eq!(sandbox_unusable(new, true), None);
-        assert_eq!(sandbox_unusable(Some("runsc version abcdef"), true), None);
+        assert!(sandbox_unusable(old, || true).unwrap().contains("gVisor issue 10704"));
+        assert_eq!(sandbox_unusable(old, || false), None);
+        assert_eq!(sandbox_unusable(new, || panic!("no kernel check for a fixed release")), None);
+        assert_eq!(sandbox_unusable(Some("runsc version abcdef"), || panic!("no kernel check without a date")), None);
     }
 
     #[test]
