@@ -13,8 +13,9 @@
 //! - [`events`]: the Docker-style event bus.
 //!
 //! [`Engine`] bundles the services; its only operations are the ones that
-//! span services (a reload needs the containers' pinned wrappers and emits
-//! an event).
+//! span services (a reload emits an event; the wrapper GC that follows
+//! learns the containers' pinned wrappers from the source set in
+//! [`Engine::start`]).
 
 pub mod binds;
 pub mod containers;
@@ -101,8 +102,8 @@ impl Engine {
     }
 
     /// Reloads the configuration (see [`runtimes::RuntimeService::reload`]):
-    /// wrappers pinned by containers survive the GC that follows, and a
-    /// successful reload emits a `daemon`/`reload` event with the diff.
+    /// wrappers pinned by containers survive the delayed GC that follows,
+    /// and a successful reload emits a `daemon`/`reload` event with the diff.
     pub async fn reload(&self, dry_run: bool) -> std::result::Result<berth_config::ReloadReport, runtimes::ReloadError> {
         let result = self.runtimes.reload(dry_run).await;
         if !dry_run {
