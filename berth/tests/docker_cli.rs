@@ -200,8 +200,13 @@ fn bad_input_gets_docker_shaped_errors() {
     let (st, body) = raw(&d, "GET", "/v1.41/containers/0123nothere/json", b"");
     assert_eq!(st, 404, "{body}");
     assert!(body.contains("No such container: 0123nothere"), "{body}");
+    // A field berth does not know is refused when set (it would be ignored),
+    // accepted when it says "not set".
     let (st, body) = raw(&d, "POST", "/v1.41/containers/create", br#"{"Image":"bb","Cmd":["true"],"SomeFutureField":{"x":1}}"#);
-    assert_eq!(st, 201, "unknown fields are ignored: {body}");
+    assert_eq!(st, 400, "{body}");
+    assert!(body.contains("berth does not support SomeFutureField yet"), "{body}");
+    let (st, body) = raw(&d, "POST", "/v1.41/containers/create", br#"{"Image":"bb","Cmd":["true"],"SomeFutureField":null,"HostConfig":{"Dns":[]}}"#);
+    assert_eq!(st, 201, "{body}");
     let (st, body) = raw(&d, "GET", "/v1.41/networks", b"");
     assert_eq!(st, 404, "{body}");
     assert!(body.contains("\"message\""));

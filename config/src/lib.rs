@@ -20,7 +20,7 @@ mod store;
 pub mod table;
 pub mod wrapper;
 
-pub use load::{EffectiveConfig, Flags, RuntimeConfig, RuntimeDef};
+pub use load::{EffectiveConfig, Flags, RuntimeConfig, RuntimeDef, SeccompProfileSetting};
 pub use options::{GenericOptions, RuncOptions, ShimOptions};
 pub use source::{ConfigErrors, Problem, Source};
 pub use store::{check, Changed, ConfigStore, DefaultChange, GcReport, ReloadReport, Snapshot, UnavailableRuntime};

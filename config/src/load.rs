@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -100,6 +101,26 @@ pub struct EffectiveConfig {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// User runtimes (the stock ones are not in here; see the runtime table).
     pub runtimes: BTreeMap<String, RuntimeConfig>,
+    /// The seccomp profile of containers that do not choose one
+    /// (`seccomp-profile`: a file in Docker's format, `builtin` or
+    /// `unconfined`). The file is read and checked at every load.
+    pub seccomp_profile: SeccompProfileSetting,
+    /// `no-new-privileges`: containers get `NoNewPrivileges` unless they
+    /// say otherwise.
+    pub no_new_privileges: bool,
+}
+
+/// The daemon's seccomp profile setting.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SeccompProfileSetting {
+    /// berth's built-in profile (no `seccomp-profile`, or `builtin`).
+    #[default]
+    Builtin,
+    /// No filter (`unconfined`).
+    Unconfined,
+    /// A profile file's content (checked when loaded).
+    File { path: PathBuf, #[serde(skip)] json: Arc<String> },
 }
 
 impl EffectiveConfig {
@@ -162,6 +183,8 @@ struct FileSettings {
     allow_implicit_shims: Option<bool>,
     default_runtime: Option<String>,
     metrics_addr: Option<String>,
+    seccomp_profile: Option<String>,
+    no_new_privileges: Option<bool>,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -176,6 +199,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "live-restore",
     "allow-implicit-shims",
     "metrics-addr",
+    "seccomp-profile",
+    "no-new-privileges",
 ];
 
 const RUNTIME_KEYS: &[&str] = &["path", "runtimeArgs", "runtimeType", "options"];
@@ -287,6 +312,18 @@ pub fn load(flags: &Flags) -> Result<EffectiveConfig, ConfigErrors> {
         }
     }
 
+    let seccomp_profile = match file.seccomp_profile.as_deref() {
+        None | Some("") | Some("builtin") => SeccompProfileSetting::Builtin,
+        Some("unconfined") => SeccompProfileSetting::Unconfined,
+        Some(path) => match read_seccomp_profile(Path::new(path)) {
+            Ok(json) => SeccompProfileSetting::File { path: PathBuf::from(path), json: Arc::new(json) },
+            Err(why) => {
+                problems.push(Problem::new(&file_src, "seccomp-profile", why));
+                SeccompProfileSetting::Builtin
+            }
+        },
+    };
+
     if !problems.is_empty() {
         return Err(ConfigErrors::new(problems));
     }
@@ -304,7 +341,23 @@ pub fn load(flags: &Flags) -> Result<EffectiveConfig, ConfigErrors> {
         default_runtime_source: default_source,
         metrics_addr,
         runtimes,
+        seccomp_profile,
+        no_new_privileges: file.no_new_privileges.unwrap_or(false),
     })
+}
+
+/// Reads and checks a seccomp profile file (Docker's format).
+fn read_seccomp_profile(path: &Path) -> Result<String, String> {
+    if !path.is_absolute() {
+        return Err(format!("must be an absolute path (or \"builtin\", \"unconfined\"), got {}", path.display()));
+    }
+    let mut f = fs::File::open(path).map_err(|e| format!("cannot read the seccomp profile {}: {e}", path.display()))?;
+    let mut json = String::new();
+    let limit = berth_security::seccomp::MAX_PROFILE_BYTES as u64 + 1;
+    io::Read::read_to_string(&mut io::Read::take(&mut f, limit), &mut json)
+        .map_err(|e| format!("cannot read the seccomp profile {}: {e}", path.display()))?;
+    berth_security::Profile::parse(&json).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(json)
 }
 
 /// `host:port`, or just `port` / `:port` for loopback (the default host).
@@ -434,10 +487,11 @@ fn parse_file(
                 Some(v) => out.hosts = Some(v),
                 None => bad_type("an array of strings"),
             },
-            "debug" | "live-restore" | "allow-implicit-shims" => match value {
+            "debug" | "live-restore" | "allow-implicit-shims" | "no-new-privileges" => match value {
                 Value::Bool(b) => match key.as_str() {
                     "debug" => out.debug = Some(*b),
                     "live-restore" => out.live_restore = Some(*b),
+                    "no-new-privileges" => out.no_new_privileges = Some(*b),
                     _ => out.allow_implicit_shims = Some(*b),
                 },
                 _ => bad_type("true or false"),
@@ -449,6 +503,10 @@ fn parse_file(
             "metrics-addr" => match value {
                 Value::String(s) => out.metrics_addr = Some(s.clone()),
                 _ => bad_type("a string such as \"127.0.0.1:9323\""),
+            },
+            "seccomp-profile" => match value {
+                Value::String(s) => out.seccomp_profile = Some(s.clone()),
+                _ => bad_type("a string: a profile file's path, \"builtin\" or \"unconfined\""),
             },
             other => problems.push(Problem::new(src, other, unknown_key(other, TOP_LEVEL_KEYS))),
         }

@@ -70,6 +70,23 @@ fn network_flag(args: &[String]) -> Option<String> {
     found
 }
 
+/// Whether runsc applies the containers' own seccomp filters: only with
+/// `--oci-seccomp` (Go boolean flag syntax: `--oci-seccomp`,
+/// `--oci-seccomp=true`; the last one wins). Without it gVisor's sandbox is
+/// the containers' only confinement.
+pub fn gvisor_applies_oci_seccomp(args: &[String]) -> bool {
+    let mut on = false;
+    for a in args {
+        let Some(rest) = a.strip_prefix("--").or_else(|| a.strip_prefix('-')) else { continue };
+        match rest {
+            "oci-seccomp" | "oci-seccomp=true" | "oci-seccomp=1" | "oci-seccomp=t" => on = true,
+            "oci-seccomp=false" | "oci-seccomp=0" | "oci-seccomp=f" => on = false,
+            _ => {}
+        }
+    }
+    on
+}
+
 /// Why gVisor's sandbox network cannot start here, if it cannot.
 /// The kernel is only checked for runsc releases that have the bug.
 fn sandbox_unusable(version: Option<&str>, kernel_shows_rmem_default: impl FnOnce() -> bool) -> Option<String> {
@@ -164,6 +181,14 @@ mod tests {
         assert_eq!(network_flag(&args(&["--network=host", "--network", "none"])).as_deref(), Some("none"));
         assert_eq!(network_flag(&args(&["--platform=ptrace", "--networkx=none"])), None);
         assert_eq!(network_flag(&args(&["--network"])), None);
+    }
+
+    #[test]
+    fn reads_the_oci_seccomp_flag() {
+        assert!(gvisor_applies_oci_seccomp(&args(&["--platform=ptrace", "--oci-seccomp"])));
+        assert!(gvisor_applies_oci_seccomp(&args(&["-oci-seccomp=true"])));
+        assert!(!gvisor_applies_oci_seccomp(&args(&["--oci-seccomp", "--oci-seccomp=false"])));
+        assert!(!gvisor_applies_oci_seccomp(&args(&["--network=none"])));
     }
 
     #[test]

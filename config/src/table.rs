@@ -58,6 +58,9 @@ pub struct Runtime {
     /// Set when the runtime is gVisor: its `--network` flag limits the
     /// network modes its containers may ask for (see [`crate::network`]).
     pub gvisor_network: Option<GvisorNetwork>,
+    /// Set when the runtime is gVisor without `--oci-seccomp`: runsc then
+    /// ignores the containers' seccomp filters (its sandbox confines them).
+    pub ignores_seccomp: bool,
 }
 
 /// What berth knows about a runtime's binary.
@@ -94,6 +97,19 @@ impl Runtime {
             Some(g) => g.check(&self.name, mode),
             None => Ok(()),
         }
+    }
+
+    /// Whether a container that asked for a seccomp profile of its own
+    /// (`--security-opt seccomp=FILE`) can have it on this runtime.
+    pub fn check_custom_seccomp(&self) -> Result<(), String> {
+        if self.ignores_seccomp {
+            return Err(format!(
+                "runtime {} runs gVisor without --oci-seccomp, which ignores the container's seccomp profile; add \
+                 \"--oci-seccomp\" to the runtime's runtimeArgs, or run the container without --security-opt seccomp=...",
+                self.name
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -200,6 +216,7 @@ fn implicit(name: &str, binary: PathBuf) -> Runtime {
         source: Source::Builtin,
         status: Status { unavailable: None, version: None, features: None, notes: vec![] },
         gvisor_network: None,
+        ignores_seccomp: false,
     }
 }
 
@@ -319,6 +336,7 @@ pub fn derive(cfg: &EffectiveConfig, cache: &ProbeCache) -> Result<RuntimeTable,
         let gvisor_network = (plan.shim == RUNC_SHIM)
             .then(|| crate::network::gvisor_network(binary.as_deref(), status.version.as_deref(), &plan.args))
             .flatten();
+        let ignores_seccomp = gvisor_network.is_some() && !crate::network::gvisor_applies_oci_seccomp(&plan.args);
         let rt = Runtime {
             name: plan.name.clone(),
             kind: plan.kind,
@@ -331,6 +349,7 @@ pub fn derive(cfg: &EffectiveConfig, cache: &ProbeCache) -> Result<RuntimeTable,
             source: plan.source,
             status,
             gvisor_network,
+            ignores_seccomp,
         };
         runtimes.insert(plan.name, Arc::new(rt));
     }

@@ -69,6 +69,12 @@ impl From<ResolveError> for EngineError {
     }
 }
 
+impl From<crate::containers::validate::CreateError> for EngineError {
+    fn from(e: crate::containers::validate::CreateError) -> Self {
+        EngineError::InvalidParameter(e.to_string())
+    }
+}
+
 impl From<crate::spec::SpecError> for EngineError {
     fn from(e: crate::spec::SpecError) -> Self {
         EngineError::InvalidParameter(e.to_string())

@@ -18,6 +18,7 @@
 //! [`Engine::start`]).
 
 pub mod binds;
+pub mod confine;
 pub mod containers;
 pub mod ctd;
 pub mod error;

@@ -11,12 +11,14 @@ use std::path::{Path, PathBuf};
 
 use berth_store::{ContainerConfig, HostConfig, MountKind};
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder,
+    Capability, LinuxBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder,
     LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
     LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, UserBuilder,
 };
 
+use crate::confine::Confinement;
 use crate::user::ExecUser;
+use berth_security::CapSet;
 
 /// What the image says a container runs by default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,6 +71,9 @@ pub struct SpecInput<'a> {
     pub host: &'a HostConfig,
     pub image: &'a ImageDefaults,
     pub etc: Option<&'a EtcFiles>,
+    /// Capabilities, seccomp, devices, read-only root, masked paths
+    /// ([`crate::confine`]).
+    pub confine: &'a Confinement,
 }
 
 /// Errors building a spec: always the user's input, so HTTP 400.
@@ -128,33 +133,21 @@ pub fn hostname(config: &ContainerConfig, id: &str) -> String {
     }
 }
 
-/// Docker's default capability set.
-pub const DEFAULT_CAPS: [Capability; 14] = [
-    Capability::Chown,
-    Capability::DacOverride,
-    Capability::Fsetid,
-    Capability::Fowner,
-    Capability::Mknod,
-    Capability::NetRaw,
-    Capability::Setgid,
-    Capability::Setuid,
-    Capability::Setfcap,
-    Capability::Setpcap,
-    Capability::NetBindService,
-    Capability::SysChroot,
-    Capability::Kill,
-    Capability::AuditWrite,
-];
-
-/// Docker's default capabilities as bounding, effective and permitted sets.
-fn default_capabilities() -> Result<oci_spec::runtime::LinuxCapabilities, SpecError> {
-    let caps: std::collections::HashSet<Capability> = DEFAULT_CAPS.into_iter().collect();
-    LinuxCapabilitiesBuilder::default()
-        .bounding(caps.clone())
-        .effective(caps.clone())
-        .permitted(caps)
-        .build()
-        .map_err(|e| SpecError::Invalid(e.to_string()))
+/// A capability set as the bounding, effective and permitted sets, and no
+/// inheritable or ambient ones, as dockerd since 20.10.14 (so a non-root
+/// process keeps none). Unset sets must be set to `None` explicitly: the
+/// builder would fill them with oci-spec's default (which grants
+/// AUDIT_WRITE, KILL and NET_BIND_SERVICE as ambient capabilities).
+fn capabilities(set: CapSet) -> Result<oci_spec::runtime::LinuxCapabilities, SpecError> {
+    let caps: std::collections::HashSet<Capability> = set.iter().map(|c| c.to_oci()).collect();
+    let mut c = oci_spec::runtime::LinuxCapabilities::default();
+    let some = (!caps.is_empty()).then_some(caps);
+    c.set_bounding(some.clone());
+    c.set_effective(some.clone());
+    c.set_permitted(some);
+    c.set_inheritable(None);
+    c.set_ambient(None);
+    Ok(c)
 }
 
 fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount, SpecError> {
@@ -167,13 +160,15 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount,
         .map_err(|e| SpecError::Invalid(e.to_string()))
 }
 
-fn default_mounts() -> Result<Vec<Mount>, SpecError> {
+fn default_mounts(c: &Confinement) -> Result<Vec<Mount>, SpecError> {
+    let sys = if c.writable_sysfs { "rw" } else { "ro" };
+    let cgroup = if c.writable_cgroups { "rw" } else { "ro" };
     Ok(vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
         mount("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])?,
-        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"])?,
-        mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", "ro"])?,
+        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", sys])?,
+        mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", cgroup])?,
         mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
         mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])?,
     ])
@@ -226,7 +221,8 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     let env = environment(cfg, input.image, &host_name);
     // root until [`set_user`] gives the user resolved in the container's
     // own files (known once its snapshot is prepared).
-    let process = process(cfg.tty, &ExecUser::default(), args, env, cwd)?;
+    let c = input.confine;
+    let process = process(cfg.tty, &ExecUser::default(), args, env, cwd, c.caps, c.no_new_privileges)?;
 
     let network = Network::from_mode(&input.host.network_mode).map_err(SpecError::Invalid)?;
     let mut namespaces: Vec<LinuxNamespace> = Vec::new();
@@ -237,42 +233,61 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
         namespaces.push(LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network).build().map_err(inv)?);
     }
 
-    let mut resources = LinuxResourcesBuilder::default().devices(vec![
-        LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().map_err(inv)?,
-    ]);
+    let mut device_rules = vec![LinuxDeviceCgroupBuilder::default().allow(!c.all_devices).access("rwm").build().map_err(inv)?];
+    device_rules.extend(c.devices.iter().map(|g| g.rule.clone()));
+    device_rules.extend(c.device_rules.iter().cloned());
+    let mut resources = LinuxResourcesBuilder::default().devices(device_rules);
     let h = input.host;
     if h.memory > 0 {
-        if h.memory < 6 * 1024 * 1024 {
-            return Err(SpecError::Invalid("Minimum memory limit allowed is 6MB".into()));
-        }
         resources = resources.memory(LinuxMemoryBuilder::default().limit(h.memory).build().map_err(inv)?);
     }
-    if h.cpu_shares > 0 || h.cpu_quota > 0 || h.cpu_period > 0 {
+    let (quota, period) =
+        if h.nano_cpus > 0 { crate::containers::validate::nano_cpus_quota(h.nano_cpus) } else { (h.cpu_quota, h.cpu_period) };
+    if h.cpu_shares > 0 || quota > 0 || period > 0 {
         let mut cpu = LinuxCpuBuilder::default();
         if h.cpu_shares > 0 {
             cpu = cpu.shares(h.cpu_shares as u64);
         }
-        if h.cpu_quota > 0 {
-            cpu = cpu.quota(h.cpu_quota);
+        if quota > 0 {
+            cpu = cpu.quota(quota);
         }
-        if h.cpu_period > 0 {
-            cpu = cpu.period(h.cpu_period as u64);
+        if period > 0 {
+            cpu = cpu.period(period as u64);
         }
         resources = resources.cpu(cpu.build().map_err(inv)?);
     }
     if let Some(p) = h.pids_limit.filter(|p| *p != 0) {
         resources = resources.pids(LinuxPidsBuilder::default().limit(p).build().map_err(inv)?);
     }
-    let linux = LinuxBuilder::default()
+    let (masked, readonly) = if c.mask_system_paths {
+        (oci_spec::runtime::get_default_maskedpaths(), oci_spec::runtime::get_default_readonly_paths())
+    } else {
+        (vec![], vec![])
+    };
+    let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .resources(resources.build().map_err(inv)?)
         .cgroups_path(PathBuf::from(format!("/{}/{}", input.namespace, input.id)))
-        .masked_paths(oci_spec::runtime::get_default_maskedpaths())
-        .readonly_paths(oci_spec::runtime::get_default_readonly_paths())
+        .masked_paths(masked)
+        .readonly_paths(readonly)
+        .devices(c.devices.iter().map(|g| g.device.clone()).collect::<Vec<_>>())
         .build()
         .map_err(inv)?;
+    linux.set_seccomp(c.seccomp.clone());
+    if network == Network::Private {
+        // As dockerd: any port and ping for every user inside a private
+        // network namespace (it is the container's own).
+        linux.set_sysctl(Some(
+            [
+                ("net.ipv4.ip_unprivileged_port_start".to_string(), "0".to_string()),
+                ("net.ipv4.ping_group_range".to_string(), "0 2147483647".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+        ));
+    }
 
-    let mut mounts = default_mounts()?;
+    let mut mounts = default_mounts(c)?;
     if let Some(etc) = input.etc {
         for (dest, src) in [("/etc/hostname", &etc.hostname), ("/etc/hosts", &etc.hosts), ("/etc/resolv.conf", &etc.resolv_conf)] {
             mounts.push(mount(dest, "bind", &src.display().to_string(), &["rbind", "rprivate", "rw"])?);
@@ -283,7 +298,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     let mut spec = Spec::default();
     spec.set_hostname(Some(host_name));
     spec.set_process(Some(process));
-    spec.set_root(Some(RootBuilder::default().path("rootfs").readonly(false).build().map_err(inv)?));
+    spec.set_root(Some(RootBuilder::default().path("rootfs").readonly(c.readonly_rootfs).build().map_err(inv)?));
     spec.set_mounts(Some(mounts));
     spec.set_linux(Some(linux));
     Ok(spec)
@@ -317,6 +332,8 @@ pub fn exec_process(
     user: &ExecUser,
     working_dir: &str,
     tty: bool,
+    caps: CapSet,
+    no_new_privileges: bool,
 ) -> Result<oci_spec::runtime::Process, SpecError> {
     if args.is_empty() || args[0].is_empty() {
         return Err(SpecError::Invalid("No exec command specified".into()));
@@ -327,17 +344,19 @@ pub fn exec_process(
         .filter(|e| e != "HOSTNAME=")
         .collect::<Vec<_>>();
     let cwd = [working_dir, container.working_dir.as_str()].into_iter().find(|d| !d.is_empty()).unwrap_or("/").to_string();
-    process(tty, user, args, env, cwd)
+    process(tty, user, args, env, cwd, caps, no_new_privileges)
 }
 
-/// An OCI process with Docker's default capabilities and no rlimits (the
-/// daemon may lack CAP_SYS_RESOURCE; the process inherits the shim's limits).
+/// An OCI process with the given capabilities and no rlimits (the daemon
+/// may lack CAP_SYS_RESOURCE; the process inherits the shim's limits).
 fn process(
     tty: bool,
     user: &ExecUser,
     args: Vec<String>,
     env: Vec<String>,
     cwd: String,
+    caps: CapSet,
+    no_new_privileges: bool,
 ) -> Result<oci_spec::runtime::Process, SpecError> {
     let inv = |e: oci_spec::OciSpecError| SpecError::Invalid(e.to_string());
     let user = oci_user(user)?;
@@ -347,10 +366,13 @@ fn process(
         .args(args)
         .env(env)
         .cwd(cwd)
-        .capabilities(default_capabilities()?)
-        .no_new_privileges(false)
+        .capabilities(capabilities(caps)?)
         .build()
         .map_err(inv)?;
+    // Absent unless true, as dockerd writes it: youki 0.7 loads the seccomp
+    // filter only after dropping capabilities when the field is present at
+    // all (even `false`), and that fails without CAP_SYS_ADMIN.
+    p.set_no_new_privileges(no_new_privileges.then_some(true));
     p.set_rlimits(None);
     Ok(p)
 }
@@ -402,7 +424,8 @@ mod tests {
         let c = cfg(&["true"]);
         let h = HostConfig { memory: 64 << 20, cpu_shares: 512, pids_limit: Some(20), network_mode: "none".into(), binds: vec!["/tmp:/host-tmp:ro".into()], ..Default::default() };
         let img = ImageDefaults::default();
-        let spec = build(&SpecInput { id: "abc", namespace: "berth", config: &c, host: &h, image: &img, etc: None }).unwrap();
+        let conf = crate::confine::test_support::default_confinement();
+        let spec = build(&SpecInput { id: "abc", namespace: "berth", config: &c, host: &h, image: &img, etc: None, confine: &conf }).unwrap();
         let linux = spec.linux().as_ref().unwrap();
         assert_eq!(linux.cgroups_path().as_deref(), Some(Path::new("/berth/abc")));
         let r = linux.resources().as_ref().unwrap();
@@ -411,15 +434,19 @@ mod tests {
         assert!(linux.namespaces().as_ref().unwrap().iter().any(|n| n.typ() == LinuxNamespaceType::Network));
         let p = spec.process().as_ref().unwrap();
         assert!(p.rlimits().is_none(), "no rlimits: the daemon may lack CAP_SYS_RESOURCE");
-        assert_eq!(p.capabilities().as_ref().unwrap().bounding().as_ref().unwrap().len(), 14);
+        assert_eq!(p.no_new_privileges(), None, "absent unless set (youki 0.7 reads false as set)");
+        assert!(spec.linux().as_ref().unwrap().seccomp().is_some(), "the default seccomp profile");
+        let caps = p.capabilities().as_ref().unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 14);
+        assert!(caps.inheritable().is_none() && caps.ambient().is_none(), "no inheritable or ambient capabilities: {caps:?}");
         let json = serde_json::to_value(&spec).unwrap();
         assert_eq!(json["root"]["path"], "rootfs");
         assert!(json["mounts"].as_array().unwrap().iter().any(|m| m["destination"] == "/host-tmp" && m["options"][2] == "ro"));
 
         let h = HostConfig { network_mode: "host".into(), ..Default::default() };
-        let spec = build(&SpecInput { id: "abc", namespace: "berth", config: &c, host: &h, image: &img, etc: None }).unwrap();
+        let spec = build(&SpecInput { id: "abc", namespace: "berth", config: &c, host: &h, image: &img, etc: None, confine: &conf }).unwrap();
         assert!(!spec.linux().as_ref().unwrap().namespaces().as_ref().unwrap().iter().any(|n| n.typ() == LinuxNamespaceType::Network));
         let h = HostConfig { network_mode: "container:x".into(), ..Default::default() };
-        assert!(build(&SpecInput { id: "abc", namespace: "berth", config: &c, host: &h, image: &img, etc: None }).unwrap_err().to_string().contains("not supported by berth yet"));
+        assert!(build(&SpecInput { id: "abc", namespace: "berth", config: &c, host: &h, image: &img, etc: None, confine: &conf }).unwrap_err().to_string().contains("not supported by berth yet"));
     }
 }

@@ -115,6 +115,37 @@ pub struct HostConfig {
     pub cpu_period: i64,
     /// Maximum number of pids; `None` = unlimited/unset.
     pub pids_limit: Option<i64>,
+    /// CPU quota in units of 1e-9 CPUs (`--cpus`); 0 = unset. Kept as
+    /// given (inspect shows it); the spec turns it into quota and period.
+    pub nano_cpus: i64,
+    /// `--privileged`: every capability, every host device, no seccomp
+    /// filter, no masked paths, writable /sys.
+    pub privileged: bool,
+    /// `--cap-add` names as given (`NET_ADMIN`, `CAP_NET_ADMIN`, `ALL`).
+    pub cap_add: Vec<String>,
+    /// `--cap-drop` names as given.
+    pub cap_drop: Vec<String>,
+    /// `--security-opt` strings as given (a seccomp profile inline as JSON).
+    pub security_opt: Vec<String>,
+    /// `--read-only`: the container's root filesystem is mounted read-only.
+    pub readonly_rootfs: bool,
+    /// `--device` mappings.
+    pub devices: Vec<DeviceMapping>,
+    /// `--device-cgroup-rule` strings (`c 1:3 rwm`).
+    pub device_cgroup_rules: Vec<String>,
+    /// `--group-add`: extra groups (names or gids) of the container's process.
+    pub group_add: Vec<String>,
+}
+
+/// A host device made available in the container (`--device`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeviceMapping {
+    pub path_on_host: String,
+    /// "" = the same path as on the host.
+    pub path_in_container: String,
+    /// `r`, `w`, `m` in any combination; "" = `rwm`.
+    pub cgroup_permissions: String,
 }
 
 /// Kind of a structured mount.

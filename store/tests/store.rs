@@ -119,6 +119,15 @@ fn full_record_update(r: &mut ContainerRecord) {
         cpu_quota: 50_000,
         cpu_period: 100_000,
         pids_limit: Some(100),
+        nano_cpus: 0,
+        privileged: true,
+        cap_add: vec!["NET_ADMIN".into()],
+        cap_drop: vec!["ALL".into()],
+        security_opt: vec!["no-new-privileges".into()],
+        readonly_rootfs: true,
+        devices: vec![berth_store::DeviceMapping { path_on_host: "/dev/fuse".into(), path_in_container: String::new(), cgroup_permissions: "rwm".into() }],
+        device_cgroup_rules: vec!["c 1:3 r".into()],
+        group_add: vec!["audio".into()],
     };
     r.state.status = ContainerStatus::Exited;
     r.state.running = false;

@@ -1,29 +1,22 @@
 //! `POST /containers/create`: Docker's create body (bollard's
 //! [`ContainerCreateBody`]) plus `?name=` → berth-store's
-//! [`ContainerConfig`] and [`HostConfig`], validated with dockerd's error
-//! texts where dockerd has one.
+//! [`ContainerConfig`] and [`HostConfig`]. Wire mapping only: what is
+//! allowed is decided by the engine (`berth_engine::containers::validate`
+//! and `berth_engine::confine`).
 //!
-//! What is kept: Cmd/Entrypoint (null stays `None`, `[]` stays empty),
-//! Env, WorkingDir, User, Tty, OpenStdin, StdinOnce, Attach*, Labels,
-//! StopSignal, StopTimeout, Hostname; HostConfig Binds, bind Mounts,
-//! NetworkMode, AutoRemove, RestartPolicy, Memory, CpuShares, CpuQuota,
-//! CpuPeriod (NanoCpus is converted to quota/period), PidsLimit, Runtime
-//! (as given; empty stays empty and the engine applies the default).
-//! Merging with the image config (and "No command specified") is the
-//! engine's job. Fields berth does not implement are ignored; the ones a
-//! user would miss produce a warning in the create response.
+//! Every field of the body is either mapped, or harmless and listed in
+//! [`HARMLESS`], or refused when set ([`unsupported_fields`]): berth never
+//! accepts an option it silently ignores.
 
-use std::collections::BTreeSet;
-
-use berth_store::record::{ContainerConfig, HostConfig, Mount, MountKind, RestartPolicy};
+use berth_store::record::{ContainerConfig, DeviceMapping, HostConfig, Mount, MountKind, RestartPolicy};
+use serde_json::Value;
 
 use super::body::{decode_json, BodyError};
 use super::models::{self, ContainerCreateBody, MountType, RestartPolicyNameEnum};
-use super::params::{parse_signal, ParamError};
 use crate::error::ApiError;
 pub use berth_engine::binds::{parse_bind, BindError, BindSpec};
 
-/// A validated create request, ready for the engine.
+/// A create request, mapped for the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateRequest {
     /// Requested name without the leading `/`; `None` = generate one.
@@ -32,11 +25,9 @@ pub struct CreateRequest {
     pub image: String,
     pub config: ContainerConfig,
     pub host_config: HostConfig,
-    /// For the `Warnings` of the create response.
-    pub warnings: Vec<String>,
 }
 
-/// A create request berth refuses. Every variant is a 400.
+/// A create body that cannot be mapped. Every variant is a 400.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CreateError {
     #[error("Invalid container name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
@@ -45,36 +36,12 @@ pub enum CreateError {
     NoImage,
     #[error("invalid restart policy '{0}'")]
     InvalidRestartPolicy(String),
-    #[error("maximum retry count cannot be used with restart policy '{0}'")]
-    RetryCountNotAllowed(String),
-    #[error("maximum retry count cannot be negative")]
-    NegativeRetryCount,
-    #[error("can't create 'AutoRemove' container with restart policy")]
-    AutoRemoveWithRestartPolicy,
-    #[error(transparent)]
-    Bind(#[from] BindError),
-    /// dockerd's `errMountConfig`: `invalid mount config for type "bind": <reason>`.
+    /// dockerd's `errMountConfig`.
     #[error("invalid mount config for type \"{kind}\": {reason}")]
     MountConfig { kind: String, reason: String },
-    #[error("Duplicate mount point: {0}")]
-    DuplicateMountPoint(String),
-    #[error("the working directory '{0}' is invalid, it needs to be an absolute path")]
-    WorkingDir(String),
-    #[error("Minimum memory limit allowed is 6MB")]
-    MemoryTooLow,
-    #[error("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1 second (i.e. 1000000)")]
-    CpuPeriod,
-    #[error("CPU cfs quota can not be less than 1ms (i.e. 1000)")]
-    CpuQuota,
-    #[error("Conflicting options: Nano CPUs and CPU {0} cannot both be set")]
-    NanoCpusConflict(&'static str),
-    #[error("NanoCpus can not be negative")]
-    NanoCpusNegative,
-    #[error(transparent)]
-    Signal(#[from] ParamError),
-    /// Something Docker has that berth does not do yet.
-    #[error("{0}")]
-    Unsupported(String),
+    /// Options berth does not implement, all of them at once.
+    #[error("berth does not support {} yet; remove {} from the request", .0.join(", "), if .0.len() == 1 { "it" } else { "them" })]
+    Unsupported(Vec<String>),
 }
 
 impl From<CreateError> for ApiError {
@@ -82,11 +49,6 @@ impl From<CreateError> for ApiError {
         ApiError::bad_request(e.to_string())
     }
 }
-
-/// dockerd's minimum memory limit (6 MiB).
-pub const MIN_MEMORY: i64 = 6 * 1024 * 1024;
-/// CFS period used when converting `NanoCpus` (Docker's default, 100 ms).
-pub const DEFAULT_CPU_PERIOD: i64 = 100_000;
 
 /// Decodes a create body (see [`super::body::decode_json`]), giving
 /// dockerd's text for an unknown restart policy name instead of the
@@ -97,10 +59,10 @@ pub fn decode_create_body(bytes: &[u8]) -> Result<ContainerCreateBody, ApiError>
         Ok(b) => Ok(b),
         Err(e @ BodyError::Type { .. }) if matches!(&e, BodyError::Type { path, .. } if path == "Cmd" || path == "Entrypoint") => {
             // The body parsed as JSON already: only the field's type was wrong.
-            let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(bytes) else { return Err(e.into()) };
+            let Ok(mut v) = serde_json::from_slice::<Value>(bytes) else { return Err(e.into()) };
             let mut wrapped = false;
             for key in ["Cmd", "Entrypoint"] {
-                if let Some(serde_json::Value::String(word)) = v.get(key) {
+                if let Some(Value::String(word)) = v.get(key) {
                     v[key] = serde_json::json!([word]);
                     wrapped = true;
                 }
@@ -115,7 +77,7 @@ pub fn decode_create_body(bytes: &[u8]) -> Result<ContainerCreateBody, ApiError>
             }
         }
         Err(BodyError::Type { path, .. }) if path == "HostConfig.RestartPolicy.Name" => {
-            let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
+            let v: Value = serde_json::from_slice(bytes).unwrap_or_default();
             let name = v["HostConfig"]["RestartPolicy"]["Name"].as_str().unwrap_or_default().to_owned();
             Err(CreateError::InvalidRestartPolicy(name).into())
         }
@@ -125,16 +87,115 @@ pub fn decode_create_body(bytes: &[u8]) -> Result<ContainerCreateBody, ApiError>
 
 /// The whole create request from the wire: reads at most
 /// [`MAX_JSON_BODY`](super::body::MAX_JSON_BODY) bytes (refusing a larger
-/// announced `Content-Length` at once), decodes and converts it.
+/// announced `Content-Length` at once), decodes and maps it.
 /// `name` is the raw `?name=` value.
 pub async fn read_create_request(req: axum::extract::Request, name: Option<&str>) -> Result<CreateRequest, ApiError> {
     let limit = super::body::MAX_JSON_BODY;
     super::body::check_content_length(req.headers(), limit)?;
     let bytes = super::body::read_limited(req.into_body(), limit).await?;
-    Ok(from_docker(decode_create_body(&bytes)?, name)?)
+    let body = decode_create_body(&bytes)?;
+    // The body decoded, so it is JSON.
+    let raw: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let unsupported = unsupported_fields(&raw);
+    if !unsupported.is_empty() {
+        return Err(CreateError::Unsupported(unsupported).into());
+    }
+    Ok(from_docker(body, name)?)
 }
 
-/// Converts and validates a create body and the `name` query parameter.
+/// `Config` fields berth maps.
+const MAPPED_CONFIG: &[&str] = &[
+    "Hostname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd",
+    "Image", "WorkingDir", "Entrypoint", "Labels", "StopSignal", "StopTimeout", "HostConfig", "NetworkingConfig",
+];
+
+/// `HostConfig` fields berth maps.
+const MAPPED_HOST_CONFIG: &[&str] = &[
+    "Binds", "Mounts", "NetworkMode", "AutoRemove", "RestartPolicy", "Memory", "CpuShares", "CpuQuota", "CpuPeriod",
+    "NanoCpus", "PidsLimit", "Runtime", "Privileged", "CapAdd", "CapDrop", "SecurityOpt", "ReadonlyRootfs", "Devices",
+    "DeviceCgroupRules",
+];
+
+/// Fields berth accepts and does not keep, because they change nothing a
+/// container does (each one's reason is in the README):
+/// - `ContainerIDFile`: written by the docker CLI itself;
+/// - `ConsoleSize`: the initial TTY size; clients resize the TTY on attach;
+/// - `OnBuild`, `Shell`, `ArgsEscaped`: used only when an image is built;
+/// - `ExposedPorts`: documentation of an image's ports; publishing them is
+///   `PortBindings`, which berth refuses until it has networks;
+/// - `Isolation` `default` (the only isolation on Linux).
+pub const HARMLESS: &[&str] = &["ContainerIDFile", "ConsoleSize", "OnBuild", "Shell", "ArgsEscaped", "ExposedPorts"];
+
+/// Fields that are maps keyed by data (a port, a path, a sysctl): any key
+/// sets them, whatever its value (`-p 80` is `{"80/tcp":[{"HostPort":""}]}`).
+const MAP_FIELDS: &[&str] = &["Volumes", "PortBindings", "Tmpfs", "Sysctls", "StorageOpt", "Annotations"];
+
+fn is_unset_field(key: &str, v: &Value) -> bool {
+    if MAP_FIELDS.contains(&key) {
+        return v.as_object().is_none_or(|o| o.is_empty());
+    }
+    is_unset(v)
+}
+
+/// A value a client sends for "not set": null, false, 0, "", and arrays or
+/// objects of such values.
+fn is_unset(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.iter().all(is_unset),
+        Value::Object(o) => o.values().all(is_unset),
+    }
+}
+
+/// The fields of a create body that berth would have to ignore: set to
+/// something other than "not set", and neither mapped nor harmless.
+pub fn unsupported_fields(body: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(top) = body.as_object() else { return out };
+    for (k, v) in top {
+        if !MAPPED_CONFIG.contains(&k.as_str()) && !HARMLESS.contains(&k.as_str()) && !is_unset_field(k, v) {
+            out.push(k.clone());
+        }
+    }
+    if let Some(hc) = top.get("HostConfig").and_then(Value::as_object) {
+        for (k, v) in hc {
+            let unset = match k.as_str() {
+                "MemorySwappiness" => v.is_null() || v.as_i64() == Some(-1),
+                "Isolation" => is_unset(v) || v == "default",
+                "LogConfig" => {
+                    matches!(v["Type"].as_str(), None | Some("") | Some("json-file")) && is_unset(&v["Config"])
+                }
+                _ => is_unset_field(k, v),
+            };
+            if !unset && !MAPPED_HOST_CONFIG.contains(&k.as_str()) && !HARMLESS.contains(&k.as_str()) {
+                out.push(format!("HostConfig.{k}"));
+            }
+        }
+    }
+    for (i, m) in top.get("HostConfig").and_then(|h| h.get("Mounts")).and_then(Value::as_array).into_iter().flatten().enumerate() {
+        for (k, v) in m.as_object().into_iter().flatten() {
+            if !matches!(k.as_str(), "Type" | "Source" | "Target" | "ReadOnly" | "Consistency") && !is_unset(v) {
+                out.push(format!("HostConfig.Mounts[{i}].{k}"));
+            }
+        }
+    }
+    if let Some(eps) = top.get("NetworkingConfig").and_then(|n| n.get("EndpointsConfig")).and_then(Value::as_object) {
+        let mode = top.get("HostConfig").and_then(|h| h.get("NetworkMode")).and_then(Value::as_str).unwrap_or("default");
+        for (net, cfg) in eps {
+            let same = net == mode || (matches!(net.as_str(), "default" | "bridge") && matches!(mode, "" | "default" | "bridge"));
+            if !same || !is_unset(cfg) {
+                out.push(format!("NetworkingConfig.EndpointsConfig.{net}"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Maps a create body and the `name` query parameter.
 pub fn from_docker(body: ContainerCreateBody, name: Option<&str>) -> Result<CreateRequest, CreateError> {
     let name = match name {
         None | Some("") => None,
@@ -144,33 +205,18 @@ pub fn from_docker(body: ContainerCreateBody, name: Option<&str>) -> Result<Crea
     if image.is_empty() {
         return Err(CreateError::NoImage);
     }
-    let mut warnings = Vec::new();
-    let config = convert_config(&body, &mut warnings)?;
+    let config = convert_config(&body);
     let hc = body.host_config.unwrap_or_default();
-    let host_config = convert_host_config(hc, &mut warnings)?;
-    Ok(CreateRequest { name, image, config, host_config, warnings })
+    let host_config = convert_host_config(hc)?;
+    Ok(CreateRequest { name, image, config, host_config })
 }
 
-fn convert_config(b: &ContainerCreateBody, warnings: &mut Vec<String>) -> Result<ContainerConfig, CreateError> {
-    let working_dir = b.working_dir.clone().unwrap_or_default();
-    if !working_dir.is_empty() && !working_dir.starts_with('/') {
-        return Err(CreateError::WorkingDir(working_dir));
-    }
-    let stop_signal = b.stop_signal.clone().filter(|s| !s.is_empty());
-    if let Some(s) = &stop_signal {
-        parse_signal(s)?;
-    }
-    if b.volumes.as_ref().is_some_and(|v| !v.is_empty()) {
-        warnings.push("berth ignores Config.Volumes: anonymous volumes are not supported yet".into());
-    }
-    if b.healthcheck.as_ref().and_then(|h| h.test.as_ref()).is_some_and(|t| !t.is_empty() && t[0] != "NONE") {
-        warnings.push("berth ignores Config.Healthcheck: health checks are not supported yet".into());
-    }
-    Ok(ContainerConfig {
+fn convert_config(b: &ContainerCreateBody) -> ContainerConfig {
+    ContainerConfig {
         cmd: b.cmd.clone(),
         entrypoint: b.entrypoint.clone(),
         env: b.env.clone().unwrap_or_default(),
-        working_dir,
+        working_dir: b.working_dir.clone().unwrap_or_default(),
         user: b.user.clone().unwrap_or_default(),
         tty: b.tty.unwrap_or(false),
         open_stdin: b.open_stdin.unwrap_or(false),
@@ -179,112 +225,49 @@ fn convert_config(b: &ContainerCreateBody, warnings: &mut Vec<String>) -> Result
         attach_stdout: b.attach_stdout.unwrap_or(false),
         attach_stderr: b.attach_stderr.unwrap_or(false),
         labels: b.labels.clone().unwrap_or_default().into_iter().collect(),
-        stop_signal,
+        stop_signal: b.stop_signal.clone().filter(|s| !s.is_empty()),
         stop_timeout: b.stop_timeout,
         hostname: b.hostname.clone().unwrap_or_default(),
-    })
+    }
 }
 
-fn convert_host_config(hc: models::HostConfig, warnings: &mut Vec<String>) -> Result<HostConfig, CreateError> {
-    let network_mode = normalize_network_mode(hc.network_mode.as_deref().unwrap_or(""))?;
-    let restart_policy = convert_restart_policy(hc.restart_policy.as_ref())?;
-    let auto_remove = hc.auto_remove.unwrap_or(false);
-    if auto_remove && !matches!(restart_policy.name.as_str(), "" | "no") {
-        return Err(CreateError::AutoRemoveWithRestartPolicy);
-    }
-
-    let binds = hc.binds.clone().unwrap_or_default();
-    let mut targets = BTreeSet::new();
-    for spec in &binds {
-        let b = parse_bind(spec)?;
-        if !targets.insert(b.target.clone()) {
-            return Err(CreateError::DuplicateMountPoint(b.target));
-        }
-    }
-    let mut mounts = Vec::new();
-    for m in hc.mounts.iter().flatten() {
-        let m = convert_mount(m)?;
-        if !targets.insert(m.target.clone()) {
-            return Err(CreateError::DuplicateMountPoint(m.target));
-        }
-        mounts.push(m);
-    }
-
-    let memory = hc.memory.unwrap_or(0);
-    if memory > 0 && memory < MIN_MEMORY {
-        return Err(CreateError::MemoryTooLow);
-    }
-    let mut cpu_period = hc.cpu_period.unwrap_or(0);
-    let mut cpu_quota = hc.cpu_quota.unwrap_or(0);
-    if cpu_period != 0 && !(1000..=1_000_000).contains(&cpu_period) {
-        return Err(CreateError::CpuPeriod);
-    }
-    if cpu_quota > 0 && cpu_quota < 1000 {
-        return Err(CreateError::CpuQuota);
-    }
-    match hc.nano_cpus.unwrap_or(0) {
-        0 => {}
-        n if n < 0 => return Err(CreateError::NanoCpusNegative),
-        n => {
-            if cpu_period > 0 {
-                return Err(CreateError::NanoCpusConflict("Period"));
-            }
-            if cpu_quota > 0 {
-                return Err(CreateError::NanoCpusConflict("Quota"));
-            }
-            cpu_period = DEFAULT_CPU_PERIOD;
-            cpu_quota = (i128::from(n) * i128::from(DEFAULT_CPU_PERIOD) / 1_000_000_000).max(1000) as i64;
-        }
-    }
-
-    let ignored: [(bool, &str); 8] = [
-        (
-            hc.port_bindings.as_ref().is_some_and(|p| p.values().any(|v| v.as_ref().is_some_and(|v| !v.is_empty()))),
-            "PortBindings (published ports are not supported yet)",
-        ),
-        (hc.publish_all_ports == Some(true), "PublishAllPorts (published ports are not supported yet)"),
-        (hc.privileged == Some(true), "Privileged (privileged containers are not supported yet)"),
-        (hc.cap_add.as_ref().is_some_and(|c| !c.is_empty()), "CapAdd"),
-        (hc.devices.as_ref().is_some_and(|d| !d.is_empty()), "Devices"),
-        (hc.volumes_from.as_ref().is_some_and(|v| !v.is_empty()), "VolumesFrom"),
-        (hc.tmpfs.as_ref().is_some_and(|t| !t.is_empty()), "Tmpfs"),
-        (hc.readonly_rootfs == Some(true), "ReadonlyRootfs"),
-    ];
-    for (set, what) in ignored {
-        if set {
-            warnings.push(format!("berth ignores HostConfig.{what}"));
-        }
-    }
-
+fn convert_host_config(hc: models::HostConfig) -> Result<HostConfig, CreateError> {
+    let restart_policy = hc.restart_policy.as_ref().map(convert_restart_policy).unwrap_or_default();
+    let mounts = hc.mounts.iter().flatten().map(convert_mount).collect::<Result<Vec<_>, _>>()?;
     Ok(HostConfig {
         runtime: hc.runtime.unwrap_or_default(),
-        binds,
+        binds: hc.binds.unwrap_or_default(),
         mounts,
-        network_mode,
-        auto_remove,
+        network_mode: hc.network_mode.unwrap_or_default(),
+        auto_remove: hc.auto_remove.unwrap_or(false),
         restart_policy,
-        memory,
+        memory: hc.memory.unwrap_or(0),
         cpu_shares: hc.cpu_shares.unwrap_or(0),
-        cpu_quota,
-        cpu_period,
-        pids_limit: hc.pids_limit.filter(|&n| n > 0),
+        cpu_quota: hc.cpu_quota.unwrap_or(0),
+        cpu_period: hc.cpu_period.unwrap_or(0),
+        nano_cpus: hc.nano_cpus.unwrap_or(0),
+        pids_limit: hc.pids_limit,
+        privileged: hc.privileged.unwrap_or(false),
+        cap_add: hc.cap_add.unwrap_or_default(),
+        cap_drop: hc.cap_drop.unwrap_or_default(),
+        security_opt: hc.security_opt.unwrap_or_default(),
+        readonly_rootfs: hc.readonly_rootfs.unwrap_or(false),
+        devices: hc
+            .devices
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| DeviceMapping {
+                path_on_host: d.path_on_host.unwrap_or_default(),
+                path_in_container: d.path_in_container.unwrap_or_default(),
+                cgroup_permissions: d.cgroup_permissions.unwrap_or_default(),
+            })
+            .collect(),
+        device_cgroup_rules: hc.device_cgroup_rules.unwrap_or_default(),
+        group_add: Vec::new(),
     })
 }
 
-/// The network modes berth implements. `""` becomes `default` (as in
-/// dockerd); `container:<x>` and named networks are refused for now.
-pub fn normalize_network_mode(mode: &str) -> Result<String, CreateError> {
-    match mode {
-        "" | "default" => Ok("default".into()),
-        "bridge" | "host" | "none" => Ok(mode.into()),
-        other => Err(CreateError::Unsupported(format!(
-            "berth does not support network mode \"{other}\" yet (supported: default, bridge, host, none)"
-        ))),
-    }
-}
-
-fn convert_restart_policy(p: Option<&models::RestartPolicy>) -> Result<RestartPolicy, CreateError> {
-    let Some(p) = p else { return Ok(RestartPolicy::default()) };
+fn convert_restart_policy(p: &models::RestartPolicy) -> RestartPolicy {
     let name = match p.name.unwrap_or(RestartPolicyNameEnum::EMPTY) {
         RestartPolicyNameEnum::EMPTY => "",
         RestartPolicyNameEnum::NO => "no",
@@ -292,47 +275,23 @@ fn convert_restart_policy(p: Option<&models::RestartPolicy>) -> Result<RestartPo
         RestartPolicyNameEnum::UNLESS_STOPPED => "unless-stopped",
         RestartPolicyNameEnum::ON_FAILURE => "on-failure",
     };
-    let retries = p.maximum_retry_count.unwrap_or(0);
-    match name {
-        "always" | "unless-stopped" | "no" if retries != 0 => {
-            return Err(CreateError::RetryCountNotAllowed(name.into()))
-        }
-        "on-failure" if retries < 0 => return Err(CreateError::NegativeRetryCount),
-        _ => {}
-    }
-    Ok(RestartPolicy { name: name.into(), maximum_retry_count: retries })
+    RestartPolicy { name: name.into(), maximum_retry_count: p.maximum_retry_count.unwrap_or(0) }
 }
 
 fn convert_mount(m: &models::Mount) -> Result<Mount, CreateError> {
-    let kind = m.typ.map(|t| t.to_string()).unwrap_or_default();
-    let err = |reason: String| CreateError::MountConfig { kind: kind.clone(), reason };
-    match m.typ {
-        Some(MountType::BIND) => {}
-        None => return Err(err("mount type unknown".into())),
-        Some(other) => {
-            return Err(CreateError::Unsupported(format!(
-                "berth does not support mounts of type \"{other}\" yet (supported: bind)"
-            )))
-        }
-    }
-    let source = m.source.clone().unwrap_or_default();
-    let target = m.target.clone().unwrap_or_default();
-    if target.is_empty() {
-        return Err(err("field Target must not be empty".into()));
-    }
-    if source.is_empty() {
-        return Err(err("field Source must not be empty".into()));
-    }
-    if !target.starts_with('/') {
-        return Err(err(format!("invalid mount path: '{target}' mount path must be absolute")));
-    }
-    if target.trim_end_matches('/').is_empty() {
-        return Err(err("invalid specification: destination can't be '/'".into()));
-    }
-    if !source.starts_with('/') {
-        return Err(err(format!("invalid mount path: '{source}' mount path must be absolute")));
-    }
-    Ok(Mount { kind: MountKind::Bind, source, target, read_only: m.read_only.unwrap_or(false) })
+    let kind = match m.typ {
+        Some(MountType::BIND) => MountKind::Bind,
+        Some(MountType::VOLUME) => MountKind::Volume,
+        Some(MountType::TMPFS) => MountKind::Tmpfs,
+        None => return Err(CreateError::MountConfig { kind: String::new(), reason: "mount type unknown".into() }),
+        Some(other) => return Err(CreateError::Unsupported(vec![format!("mounts of type \"{other}\"")])),
+    };
+    Ok(Mount {
+        kind,
+        source: m.source.clone().unwrap_or_default(),
+        target: m.target.clone().unwrap_or_default(),
+        read_only: m.read_only.unwrap_or(false),
+    })
 }
 
 #[cfg(test)]
@@ -348,9 +307,15 @@ mod tests {
         from_docker(body(json), None)
     }
 
+    fn unsupported(json: &str) -> Vec<String> {
+        unsupported_fields(&serde_json::from_str(json).unwrap())
+    }
+
     #[test]
     fn the_cli_fixture_converts() {
         let Some(bytes) = fixture("req-containers-create.json") else { return };
+        let raw: Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(unsupported_fields(&raw).is_empty(), "{:?}", unsupported_fields(&raw));
         let b = decode_create_body(&bytes).unwrap();
         let r = from_docker(b, Some("xx")).unwrap();
         assert_eq!(r.name.as_deref(), Some("xx"));
@@ -363,8 +328,6 @@ mod tests {
         assert_eq!(r.host_config.network_mode, "default");
         assert_eq!(r.host_config.restart_policy.name, "no");
         assert_eq!(r.host_config.runtime, "");
-        assert!(r.host_config.pids_limit.is_none());
-        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     }
 
     #[test]
@@ -374,8 +337,11 @@ mod tests {
                 "Tty":true,"OpenStdin":true,"StdinOnce":true,"AttachStdin":true,"Labels":{"k":"v","a":"b"},
                 "StopSignal":"SIGUSR1","StopTimeout":3,"Hostname":"h1",
                 "HostConfig":{"Runtime":"crun","Memory":10485760,"CpuShares":512,"CpuQuota":50000,
-                "CpuPeriod":100000,"PidsLimit":100,"NetworkMode":"host",
-                "RestartPolicy":{"Name":"on-failure","MaximumRetryCount":3}}}"#,
+                "CpuPeriod":100000,"NanoCpus":7,"PidsLimit":100,"NetworkMode":"host",
+                "RestartPolicy":{"Name":"on-failure","MaximumRetryCount":3},
+                "Privileged":true,"CapAdd":["NET_ADMIN"],"CapDrop":["ALL"],"SecurityOpt":["no-new-privileges"],
+                "ReadonlyRootfs":true,"Devices":[{"PathOnHost":"/dev/fuse","PathInContainer":"/dev/f","CgroupPermissions":"rw"}],
+                "DeviceCgroupRules":["c 1:3 r"]}}"#,
         )
         .unwrap();
         let c = &r.config;
@@ -389,10 +355,15 @@ mod tests {
         assert_eq!(c.stop_timeout, Some(3));
         let h = &r.host_config;
         assert_eq!(h.runtime, "crun");
-        assert_eq!((h.memory, h.cpu_shares, h.cpu_quota, h.cpu_period), (10485760, 512, 50000, 100000));
+        assert_eq!((h.memory, h.cpu_shares, h.cpu_quota, h.cpu_period, h.nano_cpus), (10485760, 512, 50000, 100000, 7));
         assert_eq!(h.pids_limit, Some(100));
         assert_eq!(h.network_mode, "host");
         assert_eq!(h.restart_policy, RestartPolicy { name: "on-failure".into(), maximum_retry_count: 3 });
+        assert!(h.privileged && h.readonly_rootfs);
+        assert_eq!((h.cap_add.as_slice(), h.cap_drop.as_slice()), (&["NET_ADMIN".to_string()][..], &["ALL".to_string()][..]));
+        assert_eq!(h.security_opt, vec!["no-new-privileges"]);
+        assert_eq!(h.devices, vec![DeviceMapping { path_on_host: "/dev/fuse".into(), path_in_container: "/dev/f".into(), cgroup_permissions: "rw".into() }]);
+        assert_eq!(h.device_cgroup_rules, vec!["c 1:3 r"]);
     }
 
     #[test]
@@ -410,11 +381,7 @@ mod tests {
     fn minimal_body_defaults() {
         let r = create(r#"{"Image":"bb"}"#).unwrap();
         assert_eq!(r.config, ContainerConfig::default());
-        assert_eq!(r.host_config.network_mode, "default");
-        assert_eq!(r.host_config.restart_policy, RestartPolicy::default());
-        let r = create(r#"{"Image":"bb","HostConfig":{"PidsLimit":-1,"NetworkMode":""}}"#).unwrap();
-        assert_eq!(r.host_config.pids_limit, None);
-        assert_eq!(r.host_config.network_mode, "default");
+        assert_eq!(r.host_config, HostConfig::default());
         assert_eq!(create("{}").unwrap_err(), CreateError::NoImage);
     }
 
@@ -429,25 +396,9 @@ mod tests {
     }
 
     #[test]
-    fn restart_policies() {
-        let rp = |name: &str, n: i64, auto: bool| {
-            create(&format!(
-                r#"{{"Image":"bb","HostConfig":{{"AutoRemove":{auto},"RestartPolicy":{{"Name":"{name}","MaximumRetryCount":{n}}}}}}}"#
-            ))
-        };
-        assert!(rp("always", 0, false).is_ok());
-        assert!(rp("unless-stopped", 0, false).is_ok());
-        assert!(rp("no", 0, true).is_ok());
-        assert!(rp("", 0, true).is_ok());
-        assert_eq!(
-            rp("always", 2, false).unwrap_err().to_string(),
-            "maximum retry count cannot be used with restart policy 'always'"
-        );
-        assert_eq!(rp("on-failure", -1, false).unwrap_err().to_string(), "maximum retry count cannot be negative");
-        assert_eq!(
-            rp("always", 0, true).unwrap_err().to_string(),
-            "can't create 'AutoRemove' container with restart policy"
-        );
+    fn restart_policy_names_decode_with_dockerds_message() {
+        let r = create(r#"{"Image":"bb","HostConfig":{"RestartPolicy":{"Name":"always","MaximumRetryCount":2}}}"#).unwrap();
+        assert_eq!(r.host_config.restart_policy, RestartPolicy { name: "always".into(), maximum_retry_count: 2 });
         let e =
             decode_create_body(br#"{"Image":"bb","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}"#).unwrap_err();
         assert_eq!(
@@ -457,78 +408,44 @@ mod tests {
     }
 
     #[test]
-    fn network_modes() {
-        for (given, kept) in [("default", "default"), ("bridge", "bridge"), ("none", "none"), ("host", "host")] {
-            let r = create(&format!(r#"{{"Image":"bb","HostConfig":{{"NetworkMode":"{given}"}}}}"#)).unwrap();
-            assert_eq!(r.host_config.network_mode, kept);
-        }
-        for bad in ["container:abc", "mynet"] {
-            let e = create(&format!(r#"{{"Image":"bb","HostConfig":{{"NetworkMode":"{bad}"}}}}"#)).unwrap_err();
-            assert!(e.to_string().contains("does not support network mode") && e.to_string().contains(bad), "{e}");
-        }
+    fn mounts_map_their_type() {
+        let r = create(r#"{"Image":"bb","HostConfig":{"Mounts":[{"Type":"bind","Source":"/h","Target":"/c","ReadOnly":true},{"Type":"volume","Source":"v","Target":"/d"}]}}"#).unwrap();
+        assert_eq!(r.host_config.mounts[0], Mount { kind: MountKind::Bind, source: "/h".into(), target: "/c".into(), read_only: true });
+        assert_eq!(r.host_config.mounts[1].kind, MountKind::Volume);
+        assert!(create(r#"{"Image":"bb","HostConfig":{"Mounts":[{"Type":"npipe","Source":"a","Target":"/c"}]}}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("mounts of type \"npipe\""));
     }
 
     #[test]
-    fn binds() {
-        // The parser's own cases are in berth_engine::binds.
-        assert!(create(r#"{"Image":"bb","HostConfig":{"Binds":["/a:/b:xx"]}}"#).unwrap_err().to_string() == "invalid mode: xx");
-        let r = create(r#"{"Image":"bb","HostConfig":{"Binds":["/h:/c:ro"]}}"#).unwrap();
-        assert_eq!(r.host_config.binds, vec!["/h:/c:ro"]);
-        let e = create(r#"{"Image":"bb","HostConfig":{"Binds":["/h:/c","/i:/c"]}}"#).unwrap_err();
-        assert_eq!(e.to_string(), "Duplicate mount point: /c");
-    }
-
-    #[test]
-    fn mounts() {
-        let r = create(
-            r#"{"Image":"bb","HostConfig":{"Mounts":[{"Type":"bind","Source":"/h","Target":"/c","ReadOnly":true}]}}"#,
+    fn options_berth_would_ignore_are_refused() {
+        let u = unsupported(
+            r#"{"Image":"bb","Volumes":{"/data":{}},"Domainname":"x","Healthcheck":{"Test":["CMD","true"]},
+               "HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8080"}]},"Dns":["1.1.1.1"],"ShmSize":1024,
+               "MemorySwappiness":10,"LogConfig":{"Type":"syslog"},"GroupAdd":["audio"],"Tmpfs":{"/t":""},
+               "Mounts":[{"Type":"bind","Source":"/a","Target":"/b","BindOptions":{"Propagation":"rshared"}}]},
+               "NetworkingConfig":{"EndpointsConfig":{"other":{}}}}"#,
+        );
+        assert_eq!(
+            u,
+            [
+                "Domainname", "Healthcheck", "HostConfig.Dns", "HostConfig.GroupAdd", "HostConfig.LogConfig",
+                "HostConfig.MemorySwappiness", "HostConfig.Mounts[0].BindOptions", "HostConfig.PortBindings",
+                "HostConfig.ShmSize", "HostConfig.Tmpfs", "NetworkingConfig.EndpointsConfig.other", "Volumes"
+            ]
+        );
+        assert_eq!(unsupported(r#"{"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":""}]}}}"#), ["HostConfig.PortBindings"]);
+        // What clients send for "not set", and the harmless fields, pass.
+        assert!(unsupported(
+            r#"{"Image":"bb","Volumes":{},"ExposedPorts":{"80/tcp":{}},"Healthcheck":null,"OnBuild":null,
+                "HostConfig":{"ContainerIDFile":"/tmp/id","ConsoleSize":[24,80],"MemorySwappiness":-1,"Isolation":"default",
+                "LogConfig":{"Type":"json-file","Config":{}},"PortBindings":{},"Dns":[],"BlkioWeightDevice":[]},
+                "NetworkingConfig":{"EndpointsConfig":{"default":{"IPAMConfig":null,"Aliases":null}}}}"#
         )
-        .unwrap();
-        assert_eq!(
-            r.host_config.mounts,
-            vec![Mount { kind: MountKind::Bind, source: "/h".into(), target: "/c".into(), read_only: true }]
-        );
-        let err =
-            |m: &str| create(&format!(r#"{{"Image":"bb","HostConfig":{{"Mounts":[{m}]}}}}"#)).unwrap_err().to_string();
-        assert_eq!(
-            err(r#"{"Type":"bind","Source":"/h"}"#),
-            "invalid mount config for type \"bind\": field Target must not be empty"
-        );
-        assert_eq!(
-            err(r#"{"Type":"bind","Target":"/c"}"#),
-            "invalid mount config for type \"bind\": field Source must not be empty"
-        );
-        assert_eq!(
-            err(r#"{"Type":"bind","Source":"h","Target":"/c"}"#),
-            "invalid mount config for type \"bind\": invalid mount path: 'h' mount path must be absolute"
-        );
-        assert!(err(r#"{"Type":"volume","Source":"v","Target":"/c"}"#).contains("mounts of type \"volume\""));
-        let e = create(
-            r#"{"Image":"bb","HostConfig":{"Binds":["/h:/c"],"Mounts":[{"Type":"bind","Source":"/x","Target":"/c"}]}}"#,
-        )
-        .unwrap_err();
-        assert_eq!(e, CreateError::DuplicateMountPoint("/c".into()));
-    }
-
-    #[test]
-    fn resources_and_other_checks() {
-        let e = |j: &str| create(j).unwrap_err().to_string();
-        assert_eq!(e(r#"{"Image":"bb","HostConfig":{"Memory":1000}}"#), "Minimum memory limit allowed is 6MB");
-        assert!(e(r#"{"Image":"bb","HostConfig":{"CpuPeriod":10}}"#).starts_with("CPU cfs period"));
-        assert!(e(r#"{"Image":"bb","HostConfig":{"CpuQuota":10}}"#).starts_with("CPU cfs quota"));
-        assert_eq!(
-            e(r#"{"Image":"bb","HostConfig":{"NanoCpus":1000000000,"CpuQuota":5000}}"#),
-            "Conflicting options: Nano CPUs and CPU Quota cannot both be set"
-        );
-        let r = create(r#"{"Image":"bb","HostConfig":{"NanoCpus":1500000000}}"#).unwrap();
-        assert_eq!((r.host_config.cpu_quota, r.host_config.cpu_period), (150_000, 100_000));
-        assert_eq!(e(r#"{"Image":"bb","StopSignal":"SIGNOPE"}"#), "Invalid signal: SIGNOPE");
-        assert_eq!(
-            e(r#"{"Image":"bb","WorkingDir":"rel"}"#),
-            "the working directory 'rel' is invalid, it needs to be an absolute path"
-        );
-        let api: ApiError = CreateError::MemoryTooLow.into();
-        assert_eq!(api.status, http::StatusCode::BAD_REQUEST);
+        .is_empty());
+        let e = CreateError::Unsupported(vec!["HostConfig.Dns".into()]).to_string();
+        assert_eq!(e, "berth does not support HostConfig.Dns yet; remove it from the request");
     }
 
     #[test]
@@ -541,21 +458,10 @@ mod tests {
         assert_eq!(e.status, http::StatusCode::BAD_REQUEST);
         let e = rt.block_on(read_create_request(req("{"), None)).unwrap_err();
         assert!(e.message.starts_with("invalid JSON in request body"), "{}", e.message);
+        let e = rt.block_on(read_create_request(req(r#"{"Image":"bb","HostConfig":{"ShmSize":1}}"#), None)).unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (http::StatusCode::BAD_REQUEST, "berth does not support HostConfig.ShmSize yet; remove it from the request"));
         let big = format!(r#"{{"Image":"bb","Env":["{}"]}}"#, "x".repeat(super::super::body::MAX_JSON_BODY));
         let e = rt.block_on(read_create_request(req(&big), None)).unwrap_err();
         assert_eq!(e.status, http::StatusCode::PAYLOAD_TOO_LARGE);
-    }
-
-    #[test]
-    fn ignored_fields_warn() {
-        let r = create(
-            r#"{"Image":"bb","Volumes":{"/data":{}},"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8080"}]},
-               "Privileged":true,"Dns":["1.1.1.1"],"ShmSize":1024}}"#,
-        )
-        .unwrap();
-        assert_eq!(r.warnings.len(), 3, "{:?}", r.warnings);
-        assert!(r.warnings.iter().any(|w| w.contains("PortBindings")));
-        assert!(r.warnings.iter().any(|w| w.contains("Privileged")));
-        assert!(r.warnings.iter().any(|w| w.contains("Volumes")));
     }
 }

@@ -181,15 +181,29 @@ fn docker_host_config(record: &ContainerRecord) -> HostConfig {
         auto_remove: Some(h.auto_remove),
         volume_driver: Some(String::new()),
         mounts: non_empty(mounts),
-        privileged: Some(false),
+        privileged: Some(h.privileged),
         publish_all_ports: Some(false),
-        readonly_rootfs: Some(false),
+        readonly_rootfs: Some(h.readonly_rootfs),
+        cap_add: non_empty(h.cap_add.clone()),
+        cap_drop: non_empty(h.cap_drop.clone()),
+        security_opt: non_empty(h.security_opt.clone()),
+        devices: Some(
+            h.devices
+                .iter()
+                .map(|d| super::models::DeviceMapping {
+                    path_on_host: Some(d.path_on_host.clone()),
+                    path_in_container: Some(d.path_in_container.clone()),
+                    cgroup_permissions: Some(d.cgroup_permissions.clone()),
+                })
+                .collect(),
+        ),
+        device_cgroup_rules: non_empty(h.device_cgroup_rules.clone()),
         runtime: Some(h.runtime.clone()),
         memory: Some(h.memory),
         cpu_shares: Some(h.cpu_shares),
         cpu_quota: Some(h.cpu_quota),
         cpu_period: Some(h.cpu_period),
-        nano_cpus: Some(0),
+        nano_cpus: Some(h.nano_cpus),
         pids_limit: h.pids_limit,
         ..Default::default()
     }

@@ -98,7 +98,7 @@ async fn create(State(state): State<AppState>, Query(query): Q, req: Request) ->
         .containers
         .create(CreateRequest { name: c.name, image: c.image, config: c.config, host_config: c.host_config })
         .await?;
-    Ok(json_response(StatusCode::CREATED, &json!({"Id": rec.id, "Warnings": c.warnings})))
+    Ok(json_response(StatusCode::CREATED, &json!({"Id": rec.id, "Warnings": []})))
 }
 
 async fn inspect(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {

@@ -51,9 +51,6 @@ struct ExecStartBody {
 
 async fn create(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> Result<Response, ApiError> {
     let b: ExecCreateBody = read_json(req.into_body(), MAX_JSON_BODY).await?;
-    if b.privileged {
-        return Err(ApiError::bad_request("privileged exec is not supported by berth"));
-    }
     let exec_id = state.engine.execs.create(
         &id,
         ExecConfig {
@@ -65,7 +62,7 @@ async fn create(State(state): State<AppState>, Path(id): Path<String>, req: Requ
             attach_stdin: b.attach_stdin,
             attach_stdout: b.attach_stdout,
             attach_stderr: b.attach_stderr,
-            privileged: false,
+            privileged: b.privileged,
         },
     )?;
     Ok(json_response(StatusCode::CREATED, &json!({"Id": exec_id})))

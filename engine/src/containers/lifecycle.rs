@@ -117,6 +117,10 @@ impl ContainerService {
             }
         }
 
+        let confine = self.confinement(&rec.host_config, &snap).await?;
+        if confine.custom_seccomp {
+            resolved.check_custom_seccomp().map_err(EngineError::InvalidParameter)?;
+        }
         let image = self.images.resolve(&rec.image_id).await?;
         let etc = write_etc_files(&self.store.container_dir(id), rec)
             .map_err(|e| EngineError::Internal(format!("writing /etc files for container {id}: {e}")))?;
@@ -130,6 +134,7 @@ impl ContainerService {
             host: &rec.host_config,
             image: &ImageDefaults::default(),
             etc: Some(&etc),
+            confine: &confine,
         })?;
         let runtime = shim_runtime(&resolved);
         let set_user = |mounts: &[berth_containerd::Mount], spec: &mut oci_spec::runtime::Spec| -> Result<()> {

@@ -9,6 +9,7 @@ pub mod hub;
 mod io;
 pub mod lifecycle;
 pub mod stats;
+pub mod validate;
 pub mod wait;
 
 use std::collections::{BTreeMap, HashMap};
@@ -51,6 +52,8 @@ pub struct ContainerService {
     /// Set when berth shuts down: stops are not the user's, and restart
     /// policies no longer restart anything.
     pub(crate) shutting_down: std::sync::atomic::AtomicBool,
+    /// The daemon's capabilities, kernel and architecture (for confinement).
+    pub(crate) host_facts: crate::confine::HostFacts,
 }
 
 impl ContainerService {
@@ -63,7 +66,7 @@ impl ContainerService {
         metrics: Arc<crate::metrics::Metrics>,
         exec_root: PathBuf,
     ) -> Self {
-        ContainerService { store, ctd, images, runtimes, events, metrics, hubs: Mutex::new(HashMap::new()), me: Mutex::new(std::sync::Weak::new()), fifo_root: exec_root.join("fifo"), shutting_down: Default::default() }
+        ContainerService { store, ctd, images, runtimes, events, metrics, hubs: Mutex::new(HashMap::new()), me: Mutex::new(std::sync::Weak::new()), fifo_root: exec_root.join("fifo"), shutting_down: Default::default(), host_facts: crate::confine::HostFacts::read() }
     }
 
     /// Registers the `Arc` this service lives in (done by [`crate::Engine::start`]).
@@ -119,10 +122,12 @@ impl ContainerService {
         self.events.publish(Event::new("container", action, &rec.id, attrs));
     }
 
-    /// Creates a container. The runtime name is defaulted (and persisted)
-    /// from the current snapshot and must resolve; nothing is created when
-    /// any input is wrong.
+    /// Creates a container. Its settings are checked ([`validate`], and
+    /// its confinement computed once); the runtime name is defaulted (and
+    /// persisted) from the current snapshot and must resolve; nothing is
+    /// created when any input is wrong.
     pub async fn create(&self, mut req: CreateRequest) -> Result<Arc<ContainerRecord>> {
+        validate::normalize(&mut req.config, &mut req.host_config)?;
         let image = self.images.resolve(&req.image).await?;
         merge_image_defaults(&mut req.config, &image.defaults);
 
@@ -130,10 +135,13 @@ impl ContainerService {
         if req.host_config.runtime.is_empty() {
             req.host_config.runtime = snap.runtimes.default.clone();
         }
-        snap.get(&req.host_config.runtime)?
-            .check_network_mode(&req.host_config.network_mode)
-            .map_err(EngineError::InvalidParameter)?;
-        crate::user::validate(&req.config.user).map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
+        let resolved = snap.get(&req.host_config.runtime)?;
+        resolved.check_network_mode(&req.host_config.network_mode).map_err(EngineError::InvalidParameter)?;
+        let confine = self.confinement(&req.host_config, &snap).await?;
+        if confine.custom_seccomp {
+            resolved.check_custom_seccomp().map_err(EngineError::InvalidParameter)?;
+        }
+        drop(resolved);
         // Build the spec once now so bad input fails here, not at start.
         spec::build(&spec::SpecInput {
             id: "0",
@@ -142,6 +150,7 @@ impl ContainerService {
             host: &req.host_config,
             image: &ImageDefaults::default(),
             etc: None,
+            confine: &confine,
         })?;
 
         let new = NewContainer {
@@ -161,6 +170,16 @@ impl ContainerService {
         tracing::info!(container = %rec.id, name = %rec.name, runtime = %rec.host_config.runtime, image = %rec.image, "container created");
         self.event("create", &rec, &[]);
         Ok(rec)
+    }
+
+    /// The confinement of a container with host config `h` under the
+    /// config of `snap` (computed off the async threads: it stats devices).
+    pub(crate) async fn confinement(&self, h: &HostConfig, snap: &Arc<berth_config::Snapshot>) -> Result<crate::confine::Confinement> {
+        let (h, snap, facts) = (h.clone(), snap.clone(), self.host_facts);
+        tokio::task::spawn_blocking(move || crate::confine::confinement(&h, &snap.config, &facts))
+            .await
+            .map_err(|e| EngineError::Internal(format!("confinement task failed: {e}")))?
+            .map_err(|e| EngineError::InvalidParameter(e.to_string()))
     }
 
     /// Renames a container.

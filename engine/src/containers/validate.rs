@@ -1,0 +1,327 @@
+//! The rules a new container's settings must follow, with dockerd's
+//! messages where dockerd has one. The API maps Docker's wire body into
+//! berth's types; every decision about what is allowed is made here, once,
+//! for every caller.
+//!
+//! [`normalize`] also puts settings in their canonical form (network mode
+//! `""` → `default`, a non-positive pids limit → none).
+
+use std::collections::BTreeSet;
+
+use berth_store::{ContainerConfig, HostConfig, MountKind};
+
+use crate::binds::{parse_bind, BindError};
+use crate::confine::ConfineError;
+
+/// A create request berth refuses. Every variant is a 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateError {
+    #[error("invalid restart policy '{0}'")]
+    InvalidRestartPolicy(String),
+    #[error("maximum retry count cannot be used with restart policy '{0}'")]
+    RetryCountNotAllowed(String),
+    #[error("maximum retry count cannot be negative")]
+    NegativeRetryCount,
+    #[error("can't create 'AutoRemove' container with restart policy")]
+    AutoRemoveWithRestartPolicy,
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// dockerd's `errMountConfig`: `invalid mount config for type "bind": <reason>`.
+    #[error("invalid mount config for type \"{kind}\": {reason}")]
+    MountConfig { kind: String, reason: String },
+    #[error("Duplicate mount point: {0}")]
+    DuplicateMountPoint(String),
+    #[error("the working directory '{0}' is invalid, it needs to be an absolute path")]
+    WorkingDir(String),
+    #[error("Minimum memory limit allowed is 6MB")]
+    MemoryTooLow,
+    #[error("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1 second (i.e. 1000000)")]
+    CpuPeriod,
+    #[error("CPU cfs quota can not be less than 1ms (i.e. 1000)")]
+    CpuQuota,
+    #[error("Conflicting options: Nano CPUs and CPU {0} cannot both be set")]
+    NanoCpusConflict(&'static str),
+    #[error("NanoCpus can not be negative")]
+    NanoCpusNegative,
+    #[error("Invalid signal: {0}")]
+    Signal(String),
+    #[error(
+        "invalid hostname {0:?}: a hostname is 1 to 64 letters, digits, '-', '_' and '.', starting with a letter or digit"
+    )]
+    Hostname(String),
+    #[error("{0}")]
+    User(String),
+    #[error(transparent)]
+    Confine(#[from] ConfineError),
+    /// Something Docker has that berth does not do yet.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// dockerd's minimum memory limit (6 MiB).
+pub const MIN_MEMORY: i64 = 6 * 1024 * 1024;
+/// CFS period used for `NanoCpus` (Docker's default, 100 ms).
+pub const DEFAULT_CPU_PERIOD: i64 = 100_000;
+/// The kernel's `HOST_NAME_MAX`.
+pub const MAX_HOSTNAME: usize = 64;
+
+/// Checks and normalises a new container's settings. Confinement options
+/// (capabilities, security options, devices) are checked by
+/// [`crate::confine::confinement`], which the caller runs too.
+pub fn normalize(config: &mut ContainerConfig, host: &mut HostConfig) -> Result<(), CreateError> {
+    check_config(config)?;
+    host.network_mode = normalize_network_mode(&host.network_mode)?;
+    check_restart_policy(host)?;
+    check_mounts(host)?;
+    check_resources(host)?;
+    if host.pids_limit.is_some_and(|n| n <= 0) {
+        host.pids_limit = None;
+    }
+    Ok(())
+}
+
+fn check_config(c: &ContainerConfig) -> Result<(), CreateError> {
+    if !c.working_dir.is_empty() && !c.working_dir.starts_with('/') {
+        return Err(CreateError::WorkingDir(c.working_dir.clone()));
+    }
+    if let Some(s) = &c.stop_signal {
+        crate::signal::parse(s).ok_or_else(|| CreateError::Signal(s.clone()))?;
+    }
+    if !c.hostname.is_empty() && !valid_hostname(&c.hostname) {
+        return Err(CreateError::Hostname(c.hostname.clone()));
+    }
+    crate::user::validate(&c.user).map_err(|e| CreateError::User(e.to_string()))?;
+    Ok(())
+}
+
+/// A hostname berth writes into `/etc/hostname` and `/etc/hosts`: no
+/// whitespace, newline or other byte that could add a line or a field.
+pub fn valid_hostname(h: &str) -> bool {
+    let b = h.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_HOSTNAME
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// The network modes berth implements. `""` becomes `default` (as in
+/// dockerd); `container:<x>` and named networks are refused for now.
+pub fn normalize_network_mode(mode: &str) -> Result<String, CreateError> {
+    match mode {
+        "" | "default" => Ok("default".into()),
+        "bridge" | "host" | "none" => Ok(mode.into()),
+        other => Err(CreateError::Unsupported(format!(
+            "berth does not support network mode \"{other}\" yet (supported: default, bridge, host, none)"
+        ))),
+    }
+}
+
+fn check_restart_policy(h: &HostConfig) -> Result<(), CreateError> {
+    let p = &h.restart_policy;
+    match p.name.as_str() {
+        "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
+        other => return Err(CreateError::InvalidRestartPolicy(other.to_owned())),
+    }
+    match p.name.as_str() {
+        "always" | "unless-stopped" | "no" if p.maximum_retry_count != 0 => {
+            return Err(CreateError::RetryCountNotAllowed(p.name.clone()))
+        }
+        "on-failure" if p.maximum_retry_count < 0 => return Err(CreateError::NegativeRetryCount),
+        _ => {}
+    }
+    if h.auto_remove && !matches!(p.name.as_str(), "" | "no") {
+        return Err(CreateError::AutoRemoveWithRestartPolicy);
+    }
+    Ok(())
+}
+
+/// A container path in canonical form: `.` and `..` resolved lexically,
+/// no repeated or trailing `/` (so `/x/` and `/a/../x` are both `/x`).
+pub fn clean_path(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+fn check_mounts(h: &HostConfig) -> Result<(), CreateError> {
+    let mut targets = BTreeSet::new();
+    for spec in &h.binds {
+        let b = parse_bind(spec)?;
+        if !targets.insert(clean_path(&b.target)) {
+            return Err(CreateError::DuplicateMountPoint(b.target));
+        }
+    }
+    for m in &h.mounts {
+        let kind = match m.kind {
+            MountKind::Bind => "bind",
+            MountKind::Volume => "volume",
+            MountKind::Tmpfs => "tmpfs",
+        };
+        let err = |reason: String| CreateError::MountConfig { kind: kind.into(), reason };
+        if m.kind != MountKind::Bind {
+            return Err(CreateError::Unsupported(format!(
+                "berth does not support mounts of type \"{kind}\" yet (supported: bind)"
+            )));
+        }
+        if m.target.is_empty() {
+            return Err(err("field Target must not be empty".into()));
+        }
+        if m.source.is_empty() {
+            return Err(err("field Source must not be empty".into()));
+        }
+        if !m.target.starts_with('/') {
+            return Err(err(format!("invalid mount path: '{}' mount path must be absolute", m.target)));
+        }
+        if clean_path(&m.target) == "/" {
+            return Err(err("invalid specification: destination can't be '/'".into()));
+        }
+        if !m.source.starts_with('/') {
+            return Err(err(format!("invalid mount path: '{}' mount path must be absolute", m.source)));
+        }
+        if !targets.insert(clean_path(&m.target)) {
+            return Err(CreateError::DuplicateMountPoint(m.target.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn check_resources(h: &mut HostConfig) -> Result<(), CreateError> {
+    if h.memory > 0 && h.memory < MIN_MEMORY {
+        return Err(CreateError::MemoryTooLow);
+    }
+    if h.cpu_period != 0 && !(1000..=1_000_000).contains(&h.cpu_period) {
+        return Err(CreateError::CpuPeriod);
+    }
+    if h.cpu_quota > 0 && h.cpu_quota < 1000 {
+        return Err(CreateError::CpuQuota);
+    }
+    match h.nano_cpus {
+        0 => {}
+        n if n < 0 => return Err(CreateError::NanoCpusNegative),
+        _ if h.cpu_period > 0 => return Err(CreateError::NanoCpusConflict("Period")),
+        _ if h.cpu_quota > 0 => return Err(CreateError::NanoCpusConflict("Quota")),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The CFS (quota, period) of `NanoCpus`: Docker's 100 ms period, at least
+/// a 1 ms quota.
+pub fn nano_cpus_quota(nano: i64) -> (i64, i64) {
+    let quota = (i128::from(nano) * i128::from(DEFAULT_CPU_PERIOD) / 1_000_000_000).clamp(1000, i128::from(i64::MAX)) as i64;
+    (quota, DEFAULT_CPU_PERIOD)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_store::{Mount, RestartPolicy};
+
+    fn ok(host: HostConfig) -> HostConfig {
+        let mut h = host;
+        normalize(&mut ContainerConfig::default(), &mut h).unwrap();
+        h
+    }
+
+    fn err(host: HostConfig) -> String {
+        let mut h = host;
+        normalize(&mut ContainerConfig::default(), &mut h).unwrap_err().to_string()
+    }
+
+    fn err_config(c: ContainerConfig) -> String {
+        normalize(&mut c.clone(), &mut HostConfig::default()).unwrap_err().to_string()
+    }
+
+    fn rp(name: &str, n: i64, auto_remove: bool) -> HostConfig {
+        HostConfig { auto_remove, restart_policy: RestartPolicy { name: name.into(), maximum_retry_count: n }, ..Default::default() }
+    }
+
+    #[test]
+    fn restart_policies() {
+        for good in [rp("always", 0, false), rp("unless-stopped", 0, false), rp("no", 0, true), rp("", 0, true), rp("on-failure", 3, false)] {
+            ok(good);
+        }
+        assert_eq!(err(rp("always", 2, false)), "maximum retry count cannot be used with restart policy 'always'");
+        assert_eq!(err(rp("on-failure", -1, false)), "maximum retry count cannot be negative");
+        assert_eq!(err(rp("always", 0, true)), "can't create 'AutoRemove' container with restart policy");
+        assert_eq!(err(rp("sometimes", 0, false)), "invalid restart policy 'sometimes'");
+    }
+
+    #[test]
+    fn network_modes() {
+        assert_eq!(ok(HostConfig::default()).network_mode, "default");
+        for m in ["default", "bridge", "none", "host"] {
+            assert_eq!(ok(HostConfig { network_mode: m.into(), ..Default::default() }).network_mode, m);
+        }
+        for bad in ["container:abc", "mynet"] {
+            let e = err(HostConfig { network_mode: bad.into(), ..Default::default() });
+            assert!(e.contains("does not support network mode") && e.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn mount_targets_are_compared_cleaned() {
+        let binds = |b: &[&str]| HostConfig { binds: b.iter().map(|s| s.to_string()).collect(), ..Default::default() };
+        ok(binds(&["/h:/c:ro", "/i:/d"]));
+        assert_eq!(err(binds(&["/h:/c", "/i:/c"])), "Duplicate mount point: /c");
+        assert_eq!(err(binds(&["/h:/x", "/i:/x/"])), "Duplicate mount point: /x/");
+        assert_eq!(err(binds(&["/h:/a/../b", "/i:/b"])), "Duplicate mount point: /b");
+        assert_eq!(err(binds(&["/a:/b:xx"])), "invalid mode: xx");
+        let m = |source: &str, target: &str| Mount { kind: MountKind::Bind, source: source.into(), target: target.into(), read_only: false };
+        let mounts = |v: Vec<Mount>| HostConfig { mounts: v, ..Default::default() };
+        ok(mounts(vec![m("/h", "/c")]));
+        assert_eq!(err(mounts(vec![m("/h", "")])), "invalid mount config for type \"bind\": field Target must not be empty");
+        assert_eq!(err(mounts(vec![m("", "/c")])), "invalid mount config for type \"bind\": field Source must not be empty");
+        assert_eq!(err(mounts(vec![m("h", "/c")])), "invalid mount config for type \"bind\": invalid mount path: 'h' mount path must be absolute");
+        assert!(err(mounts(vec![m("/h", "/x/..")])).contains("destination can't be '/'"));
+        assert!(err(mounts(vec![m("/h", "//")])).contains("destination can't be '/'"));
+        let e = err(HostConfig { binds: vec!["/h:/c".into()], mounts: vec![m("/x", "/c/")], ..Default::default() });
+        assert_eq!(e, "Duplicate mount point: /c/");
+        let vol = Mount { kind: MountKind::Volume, ..m("v", "/c") };
+        assert!(err(mounts(vec![vol])).contains("mounts of type \"volume\""));
+        assert_eq!(clean_path("/a//b/./c/../"), "/a/b");
+    }
+
+    #[test]
+    fn resources() {
+        assert_eq!(err(HostConfig { memory: 1000, ..Default::default() }), "Minimum memory limit allowed is 6MB");
+        assert!(err(HostConfig { cpu_period: 10, ..Default::default() }).starts_with("CPU cfs period"));
+        assert!(err(HostConfig { cpu_quota: 10, ..Default::default() }).starts_with("CPU cfs quota"));
+        assert_eq!(
+            err(HostConfig { nano_cpus: 1_000_000_000, cpu_quota: 5000, ..Default::default() }),
+            "Conflicting options: Nano CPUs and CPU Quota cannot both be set"
+        );
+        assert_eq!(err(HostConfig { nano_cpus: -1, ..Default::default() }), "NanoCpus can not be negative");
+        assert_eq!(nano_cpus_quota(1_500_000_000), (150_000, 100_000));
+        assert_eq!(nano_cpus_quota(1), (1000, 100_000));
+        assert_eq!(ok(HostConfig { pids_limit: Some(-1), ..Default::default() }).pids_limit, None);
+    }
+
+    #[test]
+    fn config_checks() {
+        assert_eq!(
+            err_config(ContainerConfig { working_dir: "rel".into(), ..Default::default() }),
+            "the working directory 'rel' is invalid, it needs to be an absolute path"
+        );
+        assert_eq!(err_config(ContainerConfig { stop_signal: Some("SIGNOPE".into()), ..Default::default() }), "Invalid signal: SIGNOPE");
+        for bad in ["a\nb", "a b", "-x", "", &"a".repeat(65), "a\tb", "ä"] {
+            if bad.is_empty() {
+                continue; // empty = the short id
+            }
+            let e = err_config(ContainerConfig { hostname: bad.into(), ..Default::default() });
+            assert!(e.starts_with("invalid hostname"), "{bad:?}: {e}");
+        }
+        for good in ["web", "a_b.c", "web-1.example.org", &"a".repeat(64)] {
+            normalize(&mut ContainerConfig { hostname: good.into(), ..Default::default() }, &mut HostConfig::default()).unwrap();
+        }
+        assert!(err_config(ContainerConfig { user: "1:2:3".into(), ..Default::default() }).contains("1:2:3"));
+    }
+}
