@@ -8,8 +8,9 @@
 //!
 //! How each runtime is registered (see `/work/shared/reference/runtimes-on-debian.md`
 //! for why):
-//! - `gvisor`: `/usr/bin/runsc` with `--platform=ptrace --network=none`
-//!   (berth writes a wrapper). Debian's runsc 2022-12-19 cannot set up its
+//! - `gvisor`: `/usr/bin/runsc` with `--platform=ptrace --network=none
+//!   --oci-seccomp` (berth writes a wrapper; without `--oci-seccomp` runsc
+//!   ignores the containers' seccomp filters). Debian's runsc 2022-12-19 cannot set up its
 //!   own network from a network namespace, and KVM is not usable in these VMs.
 //! - `crun`: `/usr/local/lib/berth/crun-hybrid`, a wrapper that hides the
 //!   cgroup2 controller list from crun 1.8.1, which otherwise refuses this
@@ -33,7 +34,8 @@ const RUNC: &str = "/usr/sbin/runc";
 const RUNSC: &str = "/usr/bin/runsc";
 const CRUN: &str = "/usr/bin/crun";
 const CRUN_WRAPPER: &str = "/usr/local/lib/berth/crun-hybrid";
-const GVISOR_ARGS: [&str; 2] = ["--platform=ptrace", "--network=none"];
+/// `--oci-seccomp`: without it runsc ignores the container's seccomp filter.
+const GVISOR_ARGS: [&str; 3] = ["--platform=ptrace", "--network=none", "--oci-seccomp"];
 /// The pids limit the other runtimes are tested with.
 const PIDS_LIMIT: u32 = 20;
 /// gVisor's sandbox processes (Sentry, gofer, ptrace stubs) share the
@@ -252,8 +254,34 @@ fn phase_one(d: &Daemon, rt: &Rt) -> String {
     } else {
         check_wrapper(d, rt, &pinned);
     }
-    eprintln!("{r}: run/exit code, run -d/exec/logs, pause/unpause, memory+pids limits, pinned runtime: ok ({:.1?})", t.elapsed());
+    check_confinement(d, rt);
+    eprintln!("{r}: run/exit code, run -d/exec/logs, pause/unpause, memory+pids limits, pinned runtime, confinement: ok ({:.1?})", t.elapsed());
     id
+}
+
+/// Every runtime gets the same confinement: capabilities, no-new-privileges
+/// and the seccomp filter, read from `/proc/self/status` inside.
+fn check_confinement(d: &Daemon, rt: &Rt) {
+    let r = rt.name;
+    let status = |opts: &[&str]| {
+        let mut a = vec!["run", "--rm", "--runtime", r, "--network", "none"];
+        a.extend_from_slice(opts);
+        a.extend_from_slice(&["bb", "cat", "/proc/self/status"]);
+        let st = d.ok(&a);
+        let field = |k: &str| st.lines().find_map(|l| l.strip_prefix(k)?.strip_prefix(':')).map(|v| v.trim().to_string());
+        (field("CapEff"), field("NoNewPrivs"), field("Seccomp"))
+    };
+    // gVisor drops CAP_NET_RAW unless runsc has --net-raw, and shows no
+    // NoNewPrivs line (it keeps the bit all the same).
+    let (default_caps, nnp) = if r == "gvisor" { ("00000000a80405fb", None) } else { ("00000000a80425fb", Some("0")) };
+    assert_eq!(status(&[]), (Some(default_caps.into()), nnp.map(Into::into), Some("2".into())), "{r}: default confinement");
+    let nnp_on = if r == "gvisor" { None } else { Some("1".into()) };
+    assert_eq!(
+        status(&["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]),
+        (Some("0000000000000000".into()), nnp_on, Some("2".into())),
+        "{r}: --cap-drop ALL --security-opt no-new-privileges"
+    );
+    assert_eq!(status(&["--security-opt", "seccomp=unconfined"]).2.as_deref(), Some("0"), "{r}: seccomp=unconfined");
 }
 
 /// `Wrapper` is `<exec-root>/runtimes/<name>.<sha256>`, its content hashes to

@@ -233,7 +233,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
         namespaces.push(LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network).build().map_err(inv)?);
     }
 
-    let mut device_rules = vec![LinuxDeviceCgroupBuilder::default().allow(!c.all_devices).access("rwm").build().map_err(inv)?];
+    let mut device_rules = vec![LinuxDeviceCgroupBuilder::default().allow(c.all_devices).access("rwm").build().map_err(inv)?];
     device_rules.extend(c.devices.iter().map(|g| g.rule.clone()));
     device_rules.extend(c.device_rules.iter().cloned());
     let mut resources = LinuxResourcesBuilder::default().devices(device_rules);
@@ -435,6 +435,8 @@ mod tests {
         let p = spec.process().as_ref().unwrap();
         assert!(p.rlimits().is_none(), "no rlimits: the daemon may lack CAP_SYS_RESOURCE");
         assert_eq!(p.no_new_privileges(), None, "absent unless set (youki 0.7 reads false as set)");
+        let rules = r.devices().as_ref().unwrap();
+        assert!(!rules[0].allow() && rules[0].access().as_deref() == Some("rwm") && rules[0].typ().is_none(), "every device denied first: {rules:?}");
         assert!(spec.linux().as_ref().unwrap().seccomp().is_some(), "the default seccomp profile");
         let caps = p.capabilities().as_ref().unwrap();
         assert_eq!(caps.bounding().as_ref().unwrap().len(), 14);
