@@ -179,3 +179,30 @@ fn unavailable_runtimes_are_listed_in_the_report() {
     assert_eq!(r.unavailable[0].name, "gone");
     assert!(r.unavailable[0].reason.contains("no such file or directory"));
 }
+
+#[test]
+fn seccomp_profile_and_no_new_privileges() {
+    use berth_config::SeccompProfileSetting;
+    let env = Env::new();
+    let (cfg, _) = check(&env.flags()).unwrap();
+    assert_eq!((cfg.seccomp_profile, cfg.no_new_privileges), (SeccompProfileSetting::Builtin, false));
+    env.write(r#"{"seccomp-profile":"unconfined","no-new-privileges":true}"#);
+    let (cfg, _) = check(&env.flags()).unwrap();
+    assert_eq!((cfg.seccomp_profile, cfg.no_new_privileges), (SeccompProfileSetting::Unconfined, true));
+    let profile = env.path().join("p.json");
+    std::fs::write(&profile, r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#).unwrap();
+    env.write(&format!(r#"{{"seccomp-profile":"{}"}}"#, profile.display()));
+    let (cfg, _) = check(&env.flags()).unwrap();
+    assert!(matches!(&cfg.seccomp_profile, SeccompProfileSetting::File { path, json } if path == &profile && json.contains("SCMP_ACT_ALLOW")));
+    // Every problem at once: a bad profile, a missing one, a relative path, a wrong type.
+    std::fs::write(&profile, r#"{"defaultAction":"SCMP_ACT_NOPE"}"#).unwrap();
+    env.write(&format!(r#"{{"seccomp-profile":"{}","no-new-privileges":"yes"}}"#, profile.display()));
+    let e = check(&env.flags()).unwrap_err();
+    assert_one_error_containing(&e, "seccomp-profile: ");
+    assert_one_error_containing(&e, "decoding seccomp profile failed");
+    assert_one_error_containing(&e, "no-new-privileges: must be true or false, got a string");
+    env.write(r#"{"seccomp-profile":"/nonexistent-berth/p.json"}"#);
+    assert_one_error_containing(&check(&env.flags()).unwrap_err(), "cannot read the seccomp profile /nonexistent-berth/p.json");
+    env.write(r#"{"seccomp-profile":"p.json"}"#);
+    assert_one_error_containing(&check(&env.flags()).unwrap_err(), "must be an absolute path");
+}

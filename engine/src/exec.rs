@@ -145,7 +145,8 @@ impl ExecService {
         let caps = crate::confine::exec_caps(&rec.host_config, c.privileged, &self.containers.host_facts)
             .map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
         let nnp = crate::confine::exec_no_new_privileges(&rec.host_config, &self.containers.runtimes.snapshot().config);
-        let process = spec::exec_process(&rec.config, c.cmd.clone(), &c.env, &user, &c.working_dir, c.tty, caps, nnp)?;
+        let privileges = spec::Privileges { caps, no_new_privileges: nnp };
+        let process = spec::exec_process(&rec.config, c.cmd.clone(), &c.env, &user, &c.working_dir, c.tty, privileges)?;
         let fifos = FifoSet::create(self.containers.fifo_root.join(&rec.id).join(format!("exec-{id}")), c.attach_stdin, true, !c.tty)?;
         let mut open = fifos.open()?;
         let tasks = &self.containers.ctd.tasks;

@@ -222,7 +222,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     // root until [`set_user`] gives the user resolved in the container's
     // own files (known once its snapshot is prepared).
     let c = input.confine;
-    let process = process(cfg.tty, &ExecUser::default(), args, env, cwd, c.caps, c.no_new_privileges)?;
+    let process = process(cfg.tty, &ExecUser::default(), args, env, cwd, Privileges { caps: c.caps, no_new_privileges: c.no_new_privileges })?;
 
     let network = Network::from_mode(&input.host.network_mode).map_err(SpecError::Invalid)?;
     let mut namespaces: Vec<LinuxNamespace> = Vec::new();
@@ -332,8 +332,7 @@ pub fn exec_process(
     user: &ExecUser,
     working_dir: &str,
     tty: bool,
-    caps: CapSet,
-    no_new_privileges: bool,
+    privileges: Privileges,
 ) -> Result<oci_spec::runtime::Process, SpecError> {
     if args.is_empty() || args[0].is_empty() {
         return Err(SpecError::Invalid("No exec command specified".into()));
@@ -344,7 +343,14 @@ pub fn exec_process(
         .filter(|e| e != "HOSTNAME=")
         .collect::<Vec<_>>();
     let cwd = [working_dir, container.working_dir.as_str()].into_iter().find(|d| !d.is_empty()).unwrap_or("/").to_string();
-    process(tty, user, args, env, cwd, caps, no_new_privileges)
+    process(tty, user, args, env, cwd, privileges)
+}
+
+/// What a process may do beyond its user's rights.
+#[derive(Debug, Clone, Copy)]
+pub struct Privileges {
+    pub caps: CapSet,
+    pub no_new_privileges: bool,
 }
 
 /// An OCI process with the given capabilities and no rlimits (the daemon
@@ -355,8 +361,7 @@ fn process(
     args: Vec<String>,
     env: Vec<String>,
     cwd: String,
-    caps: CapSet,
-    no_new_privileges: bool,
+    privileges: Privileges,
 ) -> Result<oci_spec::runtime::Process, SpecError> {
     let inv = |e: oci_spec::OciSpecError| SpecError::Invalid(e.to_string());
     let user = oci_user(user)?;
@@ -366,13 +371,13 @@ fn process(
         .args(args)
         .env(env)
         .cwd(cwd)
-        .capabilities(capabilities(caps)?)
+        .capabilities(capabilities(privileges.caps)?)
         .build()
         .map_err(inv)?;
     // Absent unless true, as dockerd writes it: youki 0.7 loads the seccomp
     // filter only after dropping capabilities when the field is present at
     // all (even `false`), and that fails without CAP_SYS_ADMIN.
-    p.set_no_new_privileges(no_new_privileges.then_some(true));
+    p.set_no_new_privileges(privileges.no_new_privileges.then_some(true));
     p.set_rlimits(None);
     Ok(p)
 }
