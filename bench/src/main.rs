@@ -40,7 +40,7 @@ pub struct Settings {
     pub load_at_start: String,
 }
 
-const SCENARIOS: [&str; 6] = ["latency", "runtimes", "throughput", "logs", "reload", "containers"];
+const SCENARIOS: [&str; 7] = ["latency", "runtimes", "throughput", "logs", "reload", "containers", "seccomp"];
 
 fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
@@ -85,7 +85,7 @@ impl Settings {
     }
 }
 
-const USAGE: &str = "usage: bench/run [--quick|--full] [--only latency,runtimes,throughput,logs,reload,containers] [--out DIR]
+const USAGE: &str = "usage: bench/run [--quick|--full] [--only latency,runtimes,throughput,logs,reload,containers,seccomp] [--out DIR]
   --quick   a few minutes: fewer iterations (default is --full)
   --full    the full run (tens of minutes)
   --only    run only these scenarios (idle memory is always measured)
@@ -420,8 +420,9 @@ fn bench(s: &Settings, repo: &Path, berth_bin: &Path, g: &mut Guard, started: In
 
 fn run_scenarios(cx: &mut scenarios::Ctx) -> Result<(), String> {
     type Scenario = fn(&mut scenarios::Ctx) -> Result<(), String>;
-    let list: [(&str, Scenario); 6] = [
+    let list: [(&str, Scenario); 7] = [
         ("latency", scenarios::latency),
+        ("seccomp", scenarios::seccomp),
         ("runtimes", scenarios::runtimes),
         ("throughput", scenarios::throughput),
         ("logs", scenarios::logs),

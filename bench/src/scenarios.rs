@@ -81,7 +81,27 @@ impl Runner {
 
     /// One `run --rm … true`; its wall time in ms, or the error.
     pub fn run_true(&self) -> Result<f64, String> {
-        let o = run(self.run_cmd(&["true"]), self.timeout, false)?;
+        self.run_true_with(&[])
+    }
+
+    /// The same with extra `docker run` options (not for ctr).
+    pub fn run_true_with(&self, opts: &[&str]) -> Result<f64, String> {
+        let mut cmd = self.run_cmd(&["true"]);
+        if !opts.is_empty() {
+            // Options go before the image: rebuild the argument list.
+            let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+            let image_at = args.iter().position(|a| a == IMAGE).ok_or("run_true_with: only for docker runners")?;
+            let mut c = std::process::Command::new(cmd.get_program());
+            for (k, v) in cmd.get_envs() {
+                match v {
+                    Some(v) => c.env(k, v),
+                    None => c.env_remove(k),
+                };
+            }
+            c.args(&args[..image_at]).args(opts).args(&args[image_at..]);
+            cmd = c;
+        }
+        let o = run(cmd, self.timeout, false)?;
         if o.ok {
             Ok(o.ms())
         } else {
@@ -171,6 +191,55 @@ pub fn latency(cx: &mut Ctx) -> Result<(), String> {
         categories: vec!["median".into(), "p95".into()],
         series: KINDS3.iter().enumerate().map(|(j, k)| (*k, vec![med[j], p9[j]])).collect(),
     });
+    Ok(())
+}
+
+/// Scenario 8: what the default seccomp filter costs a `docker run`, in
+/// berth and in dockerd (both filter by default): run latency with the
+/// default profile and with `--security-opt seccomp=unconfined`,
+/// interleaved.
+pub fn seccomp(cx: &mut Ctx) -> Result<(), String> {
+    let b = Runner::new(Kind::Berth, cx.berth, cx.dockerd, cx.s.cmd_timeout);
+    let d = Runner::new(Kind::Dockerd, cx.berth, cx.dockerd, cx.s.cmd_timeout);
+    let unconfined: &[&str] = &["--security-opt", "seccomp=unconfined"];
+    let cases: [(&Runner, &[&str]); 4] = [(&b, &[]), (&b, unconfined), (&d, &[]), (&d, unconfined)];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); 4];
+    let deadline = Instant::now() + cx.s.scenario_budget;
+    eprintln!("bench: scenario 8, seccomp cost: {} runs per case (+{} warm-up), interleaved", cx.s.runs, cx.s.warmup);
+    for i in 0..cx.s.warmup + cx.s.runs {
+        for (j, (r, opts)) in cases.iter().enumerate() {
+            check_interrupt()?;
+            match r.run_true_with(opts) {
+                Ok(ms) if i >= cx.s.warmup => samples[j].push(ms),
+                Ok(_) => {}
+                Err(e) => cx.res.problem(format!("seccomp: {e}")),
+            }
+        }
+        if Instant::now() > deadline {
+            cx.res.problem(format!("seccomp: time budget hit after {} rounds", i + 1));
+            break;
+        }
+    }
+    let med: Vec<Option<f64>> = samples.iter().map(|v| median(v)).collect();
+    let cost = |f: Option<f64>, u: Option<f64>| f.zip(u).map(|(f, u)| f - u);
+    let (berth_cost, dockerd_cost) = (cost(med[0], med[1]), cost(med[2], med[3]));
+    // 2 ms of slack: the spread of one median on a 2-core VM.
+    let met = berth_cost.zip(dockerd_cost).map(|(b, d)| b <= d.max(0.0) + 2.0);
+    let fmt = |v: Option<f64>| v.map(|v| format!("{v:+.1} ms")).unwrap_or_else(|| "–".into());
+    let detail = format!("filter adds {} on berth, {} on dockerd (medians; +2 ms slack for noise)", fmt(berth_cost), fmt(dockerd_cost));
+    let section = "8. seccomp";
+    cx.res.row(Row::new(section, "run --rm true, default profile, median", "ms", Better::Lower).set(Kind::Berth, med[0]).set(Kind::Dockerd, med[2]));
+    cx.res.row(Row::new(section, "run --rm true, seccomp=unconfined, median", "ms", Better::Lower).set(Kind::Berth, med[1]).set(Kind::Dockerd, med[3]));
+    cx.res.row(
+        Row::new(section, "cost of the filter (default - unconfined)", "ms", Better::Lower)
+            .set(Kind::Berth, berth_cost)
+            .set(Kind::Dockerd, dockerd_cost)
+            .target(Target { text: "berth's filter costs no more than dockerd's".into(), met, detail }),
+    );
+    cx.res.raw(
+        "seccomp_ms",
+        json!({"berth_default": samples[0], "berth_unconfined": samples[1], "dockerd_default": samples[2], "dockerd_unconfined": samples[3]}),
+    );
     Ok(())
 }
 
