@@ -61,6 +61,8 @@ pub struct ReloadReport {
     pub default_runtime: DefaultChange,
     /// Runtimes that are configured but cannot be used now, with the reason.
     pub unavailable: Vec<UnavailableRuntime>,
+    /// Every runtime name of the new generation, sorted.
+    pub runtimes: Vec<String>,
     /// Wrappers whose file had been modified and was restored.
     pub repaired_wrappers: Vec<PathBuf>,
     /// Microseconds from reading the files to the new generation being live
@@ -318,6 +320,7 @@ fn diff(old: &Snapshot, new: &Snapshot, dry_run: bool) -> ReloadReport {
         changed,
         default_runtime: DefaultChange { old: old.runtimes.default.clone(), new: new.runtimes.default.clone() },
         unavailable,
+        runtimes: new.runtimes.runtimes.keys().cloned().collect(),
         repaired_wrappers: vec![],
         apply_us: 0,
     }

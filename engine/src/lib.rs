@@ -112,11 +112,12 @@ impl Engine {
         }
         let report = result?;
         if !report.dry_run {
-            let snap = self.runtimes.snapshot();
+            // From the report, not a fresh snapshot: a reload right after
+            // this one must not make this event describe its generation.
             let mut attrs = std::collections::BTreeMap::new();
             attrs.insert("generation".to_string(), report.generation.to_string());
             attrs.insert("default-runtime".to_string(), report.default_runtime.new.clone());
-            attrs.insert("runtimes".to_string(), snap.runtimes.runtimes.keys().cloned().collect::<Vec<_>>().join(" "));
+            attrs.insert("runtimes".to_string(), report.runtimes.join(" "));
             for (k, v) in [("added", &report.added), ("removed", &report.removed)] {
                 attrs.insert(k.to_string(), v.join(" "));
             }

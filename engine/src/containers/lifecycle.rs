@@ -46,8 +46,11 @@ impl ContainerService {
             return Err(EngineError::NotModified);
         }
         let began = std::time::Instant::now();
-        let runtime_label = if rec.host_config.runtime.is_empty() { self.runtimes.snapshot().runtimes.default.clone() } else { rec.host_config.runtime.clone() };
-        match self.start_locked(&rec).await {
+        // One snapshot for the whole operation: the runtime resolved, the
+        // metrics label and the binary named in errors all come from it.
+        let snap = self.runtimes.snapshot();
+        let runtime_label = if rec.host_config.runtime.is_empty() { snap.runtimes.default.clone() } else { rec.host_config.runtime.clone() };
+        match self.start_locked(&rec, &snap).await {
             Ok(()) => {
                 self.metrics.start_ok(&runtime_label, began.elapsed().as_secs_f64());
                 Ok(())
@@ -65,9 +68,7 @@ impl ContainerService {
                 // Name the real binary, never only a wrapper path.
                 let e = match e {
                     EngineError::Start { message, exit_code } => {
-                        let binary = self
-                            .runtimes
-                            .snapshot()
+                        let binary = snap
                             .runtimes
                             .runtimes
                             .get(&runtime_label)
@@ -100,11 +101,10 @@ impl ContainerService {
         }
     }
 
-    async fn start_locked(&self, rec: &ContainerRecord) -> Result<()> {
+    async fn start_locked(&self, rec: &ContainerRecord, snap: &std::sync::Arc<berth_config::Snapshot>) -> Result<()> {
         let id = rec.id.as_str();
-        // One snapshot for the whole operation; the Resolved holds it (and
-        // so keeps its wrapper alive) until the resolution is pinned below.
-        let snap = self.runtimes.snapshot();
+        // The Resolved holds the operation's snapshot (and so keeps its
+        // wrapper alive) until the resolution is pinned below.
         let runtime_name = if rec.host_config.runtime.is_empty() { snap.runtimes.default.clone() } else { rec.host_config.runtime.clone() };
         let resolved = snap.get(&runtime_name)?;
         // A reload since create may have changed what the runtime can do.
@@ -434,7 +434,8 @@ impl ContainerService {
                 Some(r) => r,
                 None => return,
             };
-            if let Err(e) = svc.start_locked(&rec).await {
+            let snap = svc.runtimes.snapshot();
+            if let Err(e) = svc.start_locked(&rec, &snap).await {
                 let msg = e.to_string();
                 tracing::error!(container = %id, runtime = %rec.host_config.runtime, error = %msg,
                     "restart failed; not retrying until the container is started again");
