@@ -123,7 +123,8 @@ const MAPPED_HOST_CONFIG: &[&str] = &[
 /// - `OnBuild`, `Shell`, `ArgsEscaped`: used only when an image is built;
 /// - `ExposedPorts`: documentation of an image's ports; publishing them is
 ///   `PortBindings`, which berth refuses until it has networks;
-/// - `Isolation` `default` (the only isolation on Linux).
+/// - `Isolation` `default` (the only isolation on Linux);
+/// - `UsernsMode` `host` (berth never remaps users).
 pub const HARMLESS: &[&str] = &["ContainerIDFile", "ConsoleSize", "OnBuild", "Shell", "ArgsEscaped", "ExposedPorts"];
 
 /// Fields that are maps keyed by data (a port, a path, a sysctl): any key
@@ -165,6 +166,8 @@ pub fn unsupported_fields(body: &Value) -> Vec<String> {
             let unset = match k.as_str() {
                 "MemorySwappiness" => v.is_null() || v.as_i64() == Some(-1),
                 "Isolation" => is_unset(v) || v == "default",
+                // berth never remaps users: "host" asks for what it does.
+                "UsernsMode" => is_unset(v) || v == "host",
                 "LogConfig" => {
                     matches!(v["Type"].as_str(), None | Some("") | Some("json-file")) && is_unset(&v["Config"])
                 }
@@ -439,7 +442,7 @@ mod tests {
         // What clients send for "not set", and the harmless fields, pass.
         assert!(unsupported(
             r#"{"Image":"bb","Volumes":{},"ExposedPorts":{"80/tcp":{}},"Healthcheck":null,"OnBuild":null,
-                "HostConfig":{"ContainerIDFile":"/tmp/id","ConsoleSize":[24,80],"MemorySwappiness":-1,"Isolation":"default",
+                "HostConfig":{"ContainerIDFile":"/tmp/id","ConsoleSize":[24,80],"MemorySwappiness":-1,"Isolation":"default","UsernsMode":"host",
                 "LogConfig":{"Type":"json-file","Config":{}},"PortBindings":{},"Dns":[],"BlkioWeightDevice":[]},
                 "NetworkingConfig":{"EndpointsConfig":{"default":{"IPAMConfig":null,"Aliases":null}}}}"#
         )
