@@ -176,7 +176,7 @@ impl ContainerService {
                 return Err(e.into());
             }
         };
-        let log = self.open_log(&hub, &rec)?;
+        let log = self.open_log(&hub, rec)?;
         let io = io::spawn_output(id, hub.clone(), log, open.stdout.take(), open.stderr.take());
         if let Some(tx) = open.stdin.take() {
             io::spawn_stdin(id, hub.take_stdin(), tx, rec.config.stdin_once, self.ctd.tasks.clone());

@@ -158,7 +158,7 @@ impl LogIter {
             // Gzipped files record their last entry's time: skip those
             // entirely older than `since` without decompressing them.
             segments.retain_mut(|s| match &mut s.source {
-                Source::Gz(f) => !gz_last_time(f).is_some_and(|t| t < since),
+                Source::Gz(f) => gz_last_time(f).is_none_or(|t| t >= since),
                 _ => true,
             });
         }
