@@ -28,6 +28,10 @@ pub const DOCKERD_ONLY_DRIVERS: &[&str] =
 /// `local`'s defaults (dockerd's): 20 MiB per file, 5 files, compressed.
 pub const LOCAL_MAX_SIZE: u64 = 20 * 1024 * 1024;
 pub const LOCAL_MAX_FILE: u32 = 5;
+/// The most files berth keeps per container log (dockerd has no limit). A
+/// reader holds every file of a log open while it reads, so this bounds
+/// the descriptors one `docker logs` can take.
+pub const MAX_FILE_LIMIT: u32 = 100;
 
 /// Options dockerd accepts for json-file and local that berth does not
 /// implement yet (they add attributes to every entry).
@@ -176,7 +180,7 @@ fn json_file(opts: &BTreeMap<String, String>) -> Result<LogSettings, LogConfigEr
         Some(v) => match v.parse::<i64>() {
             Err(_) => return Err(invalid(format!("invalid max-file '{v}': max-file must be a whole number of at least 1"))),
             Ok(n) if n < 1 => return Err(invalid("max-file cannot be less than 1".into())),
-            Ok(n) => u32::try_from(n).map_err(|_| invalid(format!("max-file {n} is too large")))?,
+            Ok(n) => check_limit(n)?,
         },
     };
     let compress = match opts.get("compress") {
@@ -222,8 +226,17 @@ fn local(opts: &BTreeMap<String, String>) -> Result<LogSettings, LogConfigError>
             "compression cannot be enabled when max file count is 1; set max-file to 2 or more, or compress=false".into(),
         ));
     }
-    let max_file = u32::try_from(max_file.max(1)).map_err(|_| invalid(format!("max-file {max_file} is too large")))?;
+    let max_file = check_limit(max_file.max(1))?;
     Ok(LogSettings { driver: LogDriver::Local, max_size: Some(max_size), max_file, compress })
+}
+
+/// A max-file of at least 1 within [`MAX_FILE_LIMIT`].
+fn check_limit(n: i64) -> Result<u32, LogConfigError> {
+    u32::try_from(n).ok().filter(|&n| n <= MAX_FILE_LIMIT).ok_or_else(|| {
+        LogConfigError::InvalidValue(format!(
+            "max-file {n} is more than berth keeps per container log ({MAX_FILE_LIMIT}): use a larger max-size instead"
+        ))
+    })
 }
 
 /// Go's `strconv.ParseBool`.
@@ -335,6 +348,9 @@ mod tests {
             .starts_with("compress cannot be true when max-file is less than 2 or max-size is not set"));
         assert!(err(JSON_FILE, &[("compress", "1"), ("max-size", "1m"), ("max-file", "1")]).starts_with("compress cannot be true"));
         assert!(err(JSON_FILE, &[("tag", "x")]).contains("does not support log opt 'tag'"));
+        assert!(validate(JSON_FILE, &opts(&[("max-size", "1m"), ("max-file", "100")])).is_ok());
+        assert!(err(JSON_FILE, &[("max-size", "1m"), ("max-file", "101")]).contains("more than berth keeps per container log (100)"));
+        assert!(err(LOCAL, &[("max-file", "99999999999")]).contains("more than berth keeps"));
     }
 
     #[test]
