@@ -95,6 +95,21 @@ fn rotation_bounds_yes_and_logs_read_across_files() {
 }
 
 #[test]
+fn follow_across_rotations_through_the_cli() {
+    // 50 files of 200 kB keep all of the ~4 MB the container writes, so a
+    // follower that attaches late still sees every line.
+    let d = Daemon::start(r#"{"log-opts":{"max-size":"200k","max-file":"50"}}"#);
+    d.import_busybox("bb");
+    d.ok(&["run", "-d", "--name", "fol1", "bb", "sh", "-c", "sleep 1; seq 1 50000"]);
+    let o = d.docker(&["logs", "-f", "fol1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let got = numbers(&String::from_utf8_lossy(&o.stdout));
+    assert_eq!(got, (1..=50000).collect::<Vec<_>>());
+    let dir = log_path(&d, "fol1").parent().unwrap().to_path_buf();
+    assert!(log_files(&dir).len() > 10, "it rotated: {:?}", log_files(&dir));
+}
+
+#[test]
 fn none_driver_keeps_no_log() {
     let d = Daemon::start(r#"{"log-driver":"none"}"#);
     d.import_busybox("bb");
