@@ -113,6 +113,7 @@ fn follow_across_rotations_through_the_cli() {
 fn none_driver_keeps_no_log() {
     let d = Daemon::start(r#"{"log-driver":"none"}"#);
     d.import_busybox("bb");
+    assert_eq!(d.ok(&["info", "--format", "{{.LoggingDriver}} {{.Plugins.Log}}"]), "none [json-file local none]\n");
     // Attached output still reaches the client.
     let o = d.docker(&["run", "--name", "none1", "bb", "echo", "hi"]);
     assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()), (Some(0), "hi\n"), "{}", text(&o));
