@@ -62,6 +62,7 @@ impl From<berth_engine::EngineError> for ApiError {
             // The docker CLI picks its exit code (127/126) from the message.
             E::Start { exit_code: 126 | 127, .. } => StatusCode::BAD_REQUEST,
             E::Start { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            E::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -108,6 +108,13 @@ pub fn reload_summary(v: &Value) -> String {
     if old != new {
         out.push_str(&format!("  default runtime: {old} -> {new}\n"));
     }
+    if let Some(l) = v.get("log_defaults") {
+        let show = |c: Option<&Value>| match c {
+            Some(c) => format!("{} {}", c.get("driver").and_then(Value::as_str).unwrap_or("?"), c.get("opts").unwrap_or(&Value::Null)),
+            None => "?".into(),
+        };
+        out.push_str(&format!("  log defaults (for containers created from now on): {} -> {}\n", show(l.get("old")), show(l.get("new"))));
+    }
     for u in v.get("unavailable").and_then(Value::as_array).into_iter().flatten() {
         out.push_str(&format!(
             "  unavailable: {}: {}\n",

@@ -12,6 +12,7 @@
 
 pub mod export;
 pub mod load;
+pub mod logconfig;
 pub mod network;
 pub mod options;
 pub mod probe;
@@ -21,7 +22,8 @@ pub mod table;
 pub mod wrapper;
 
 pub use load::{EffectiveConfig, Flags, RuntimeConfig, RuntimeDef, SeccompProfileSetting};
+pub use logconfig::{LogConfig, LogConfigError, LogDriver, LogSettings};
 pub use options::{GenericOptions, RuncOptions, ShimOptions};
 pub use source::{ConfigErrors, Problem, Source};
-pub use store::{check, Changed, ConfigStore, DefaultChange, GcReport, ReloadReport, Snapshot, UnavailableRuntime};
+pub use store::{check, Changed, ConfigStore, DefaultChange, GcReport, LogDefaultsChange, ReloadReport, Snapshot, UnavailableRuntime};
 pub use table::{Kind, Resolved, ResolveError, Runtime, RuntimeTable};

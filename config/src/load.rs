@@ -15,6 +15,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::logconfig::{self, LogConfig};
 use crate::options::{self, ShimOptions};
 use crate::source::{ConfigErrors, Problem, Source};
 
@@ -99,6 +100,10 @@ pub struct EffectiveConfig {
     pub default_runtime_source: Source,
     /// Where `GET /metrics` is served (TCP); `None` = no metrics endpoint.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Default log driver of new containers (`json-file` unless set).
+    pub log_driver: String,
+    /// Default options of that driver (validated with it).
+    pub log_opts: BTreeMap<String, String>,
     /// User runtimes (the stock ones are not in here; see the runtime table).
     pub runtimes: BTreeMap<String, RuntimeConfig>,
     /// The seccomp profile of containers that do not choose one
@@ -127,6 +132,11 @@ impl EffectiveConfig {
     /// Directory of the drop-in runtime files: `runtimes.d` beside the config file.
     pub fn dropin_dir(&self) -> PathBuf {
         dropin_dir(&self.config_file)
+    }
+    /// The daemon's default log configuration (`log-driver`, `log-opts`),
+    /// applied to containers created while this config is live.
+    pub fn log_defaults(&self) -> LogConfig {
+        LogConfig { driver: self.log_driver.clone(), opts: self.log_opts.clone() }
     }
     /// `<exec-root>/runtimes`: the wrapper scripts.
     pub fn wrapper_dir(&self) -> PathBuf {
@@ -185,6 +195,8 @@ struct FileSettings {
     metrics_addr: Option<String>,
     seccomp_profile: Option<String>,
     no_new_privileges: Option<bool>,
+    log_driver: Option<String>,
+    log_opts: Option<BTreeMap<String, String>>,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -201,6 +213,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "metrics-addr",
     "seccomp-profile",
     "no-new-privileges",
+    "log-driver",
+    "log-opts",
 ];
 
 const RUNTIME_KEYS: &[&str] = &["path", "runtimeArgs", "runtimeType", "options"];
@@ -323,6 +337,16 @@ pub fn load(flags: &Flags) -> Result<EffectiveConfig, ConfigErrors> {
             }
         },
     };
+    let log_driver = file.log_driver.filter(|d| !d.is_empty()).unwrap_or_else(|| logconfig::JSON_FILE.into());
+    let log_opts = file.log_opts.unwrap_or_default();
+    if let Err(e) = logconfig::validate(&log_driver, &log_opts) {
+        let key = if matches!(e, logconfig::LogConfigError::UnknownDriver(_) | logconfig::LogConfigError::UnsupportedDriver(_)) {
+            "log-driver"
+        } else {
+            "log-opts"
+        };
+        problems.push(Problem::new(&file_src, key, e.to_string()));
+    }
 
     if !problems.is_empty() {
         return Err(ConfigErrors::new(problems));
@@ -340,6 +364,8 @@ pub fn load(flags: &Flags) -> Result<EffectiveConfig, ConfigErrors> {
         default_runtime,
         default_runtime_source: default_source,
         metrics_addr,
+        log_driver,
+        log_opts,
         runtimes,
         seccomp_profile,
         no_new_privileges: file.no_new_privileges.unwrap_or(false),
@@ -507,6 +533,22 @@ fn parse_file(
             "seccomp-profile" => match value {
                 Value::String(s) => out.seccomp_profile = Some(s.clone()),
                 _ => bad_type("a string: a profile file's path, \"builtin\" or \"unconfined\""),
+            },
+            "log-driver" => match value {
+                Value::String(s) => out.log_driver = Some(s.clone()),
+                _ => bad_type("a string such as \"json-file\""),
+            },
+            "log-opts" => match value {
+                Value::Object(m) => {
+                    let strings: Option<BTreeMap<String, String>> =
+                        m.iter().map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned()))).collect();
+                    match strings {
+                        Some(o) => out.log_opts = Some(o),
+                        None => bad_type("an object of strings (write numbers quoted: {\"max-file\": \"3\"})"),
+                    }
+                }
+                Value::Null => {}
+                _ => bad_type("an object of strings such as {\"max-size\": \"10m\"}"),
             },
             other => problems.push(Problem::new(src, other, unknown_key(other, TOP_LEVEL_KEYS))),
         }

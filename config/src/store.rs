@@ -23,6 +23,7 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 
 use crate::load::{self, EffectiveConfig, Flags, RuntimeDef};
+use crate::logconfig::LogConfig;
 use crate::probe::ProbeCache;
 use crate::source::{ConfigErrors, Problem};
 use crate::table::{self, Resolved, ResolveError, RuntimeTable};
@@ -65,6 +66,10 @@ pub struct ReloadReport {
     pub runtimes: Vec<String>,
     /// Wrappers whose file had been modified and was restored.
     pub repaired_wrappers: Vec<PathBuf>,
+    /// The default log driver/options changed: they apply to containers
+    /// created from now on (existing ones keep theirs, as in dockerd).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_defaults: Option<LogDefaultsChange>,
     /// Microseconds from reading the files to the new generation being live
     /// (for a dry run: to the diff being ready). Wrapper GC comes after.
     pub apply_us: u64,
@@ -72,7 +77,11 @@ pub struct ReloadReport {
 
 impl ReloadReport {
     pub fn is_noop(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty() && self.default_runtime.old == self.default_runtime.new
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.changed.is_empty()
+            && self.default_runtime.old == self.default_runtime.new
+            && self.log_defaults.is_none()
     }
 }
 
@@ -87,6 +96,13 @@ pub struct Changed {
 pub struct DefaultChange {
     pub old: String,
     pub new: String,
+}
+
+/// Old and new daemon log defaults (`log-driver`, `log-opts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogDefaultsChange {
+    pub old: LogConfig,
+    pub new: LogConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -322,6 +338,8 @@ fn diff(old: &Snapshot, new: &Snapshot, dry_run: bool) -> ReloadReport {
         unavailable,
         runtimes: new.runtimes.runtimes.keys().cloned().collect(),
         repaired_wrappers: vec![],
+        log_defaults: Some(LogDefaultsChange { old: old.config.log_defaults(), new: new.config.log_defaults() })
+            .filter(|c| c.old != c.new),
         apply_us: 0,
     }
 }

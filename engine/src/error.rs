@@ -22,6 +22,10 @@ pub enum EngineError {
     /// 126/127 (the CLI then exits with the same code) and 500 otherwise.
     #[error("{message}")]
     Start { message: String, exit_code: i32 },
+    /// 501: the operation does not exist for this object (e.g. `logs` of a
+    /// container whose log driver keeps no log).
+    #[error("{0}")]
+    NotImplemented(String),
     /// 503: containerd is not reachable.
     #[error("{0}")]
     Unavailable(String),

@@ -9,9 +9,14 @@
 //! back (bytes that are not UTF-8 become U+FFFD, as with Docker).
 //!
 //! - [`LogWriter`]: appends for both streams of one container, one `write`
-//!   system call per burst, and tells followers in the same process.
+//!   system call per burst (more when a burst crosses `max-size`), rotates
+//!   by size as dockerd does (`<id>-json.log.1`, `.2.gz`, …; [`Rotation`])
+//!   and tells followers in the same process.
 //! - [`LogReader`]: async reader with tail / since / until / stream
-//!   selection and follow; [`LogIter`] is its blocking, non-follow core.
+//!   selection and follow, across rotated (also gzipped) files;
+//!   [`LogIter`] is its blocking, non-follow core.
+//! - `files`: naming, listing, rotation steps and crash repair;
+//!   `compress`: the background gzip thread.
 
 use std::time::SystemTime;
 
@@ -19,11 +24,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::timefmt::format_rfc3339_nano;
 
+mod compress;
+mod files;
 mod reader;
 mod writer;
 
 pub use reader::{LogIter, LogReader, ReadOptions, Tail};
-pub use writer::{LogProgress, LogSubscription, LogWriter};
+pub use writer::{LogProgress, LogSubscription, LogWriter, Rotation};
 
 /// Longest entry the writer stores (Docker's 16 KiB): longer lines are split
 /// into partial entries.

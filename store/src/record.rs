@@ -51,6 +51,22 @@ pub struct ContainerRecord {
     /// The runtime resolution used at the last start (design §5).
     #[serde(default)]
     pub pinned_runtime: Option<PinnedRuntime>,
+    /// The log driver and options, resolved against the daemon defaults at
+    /// create (Docker's `HostConfig.LogConfig`). Records written before
+    /// berth had log drivers load with an empty driver: json-file, no
+    /// options, which is how they were logged.
+    #[serde(default)]
+    pub log_config: LogConfig,
+}
+
+/// A container's log driver and its options (Docker's `LogConfig`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// `json-file`, `local` or `none`; "" = json-file (older records).
+    pub driver: String,
+    /// Driver options (`max-size`, `max-file`, `compress`).
+    pub opts: BTreeMap<String, String>,
 }
 
 /// Process and identity settings of a container (Docker's `Config`).
@@ -318,6 +334,7 @@ impl ContainerRecord {
             host_config: HostConfig::default(),
             state: State::default(),
             pinned_runtime: None,
+            log_config: LogConfig::default(),
         }
     }
 
@@ -378,6 +395,15 @@ mod tests {
         assert_eq!(r.state.started_at, ZERO_TIME);
         assert!(r.config.cmd.is_none());
         assert!(r.pinned_runtime.is_none());
+        assert_eq!(r.log_config, LogConfig::default());
+    }
+
+    #[test]
+    fn log_config_round_trips() {
+        let mut r = ContainerRecord::new("a", "b");
+        r.log_config = LogConfig { driver: "local".into(), opts: [("max-file".to_owned(), "3".to_owned())].into() };
+        let back = decode(&serde_json::to_vec(&r).unwrap()).unwrap();
+        assert_eq!(back.log_config, r.log_config);
     }
 
     #[test]

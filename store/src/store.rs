@@ -44,7 +44,7 @@ use crate::fsutil::{fsync_dir, is_no_space, write_atomic, TMP_MARKER};
 use crate::id::{generate_id, is_valid_id};
 use crate::index::{Index, Snapshot};
 use crate::names::{generate_name, validate_name};
-use crate::record::{self, ContainerConfig, ContainerRecord, DecodeError, HostConfig, State, RECORD_VERSION};
+use crate::record::{self, ContainerConfig, ContainerRecord, DecodeError, HostConfig, LogConfig, State, RECORD_VERSION};
 use crate::timefmt::now_rfc3339_nano;
 
 const CONTAINERS_DIR: &str = "containers";
@@ -72,6 +72,8 @@ pub struct NewContainer {
     pub config: ContainerConfig,
     /// Resource and runtime settings.
     pub host_config: HostConfig,
+    /// The resolved log configuration.
+    pub log_config: LogConfig,
 }
 
 /// A record that [`Store::open`] could not load and moved aside (or, if
@@ -377,6 +379,7 @@ impl Store {
         rec.image_digest = new.image_digest;
         rec.config = new.config;
         rec.host_config = new.host_config;
+        rec.log_config = new.log_config;
         rec.state = State::default();
 
         if let Err(e) = self.write_new(&rec) {

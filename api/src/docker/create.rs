@@ -8,7 +8,7 @@
 //! [`HARMLESS`], or refused when set ([`unsupported_fields`]): berth never
 //! accepts an option it silently ignores.
 
-use berth_store::record::{ContainerConfig, DeviceMapping, HostConfig, Mount, MountKind, RestartPolicy};
+use berth_store::record::{ContainerConfig, DeviceMapping, HostConfig, LogConfig, Mount, MountKind, RestartPolicy};
 use serde_json::Value;
 
 use super::body::{decode_json, BodyError};
@@ -25,6 +25,9 @@ pub struct CreateRequest {
     pub image: String,
     pub config: ContainerConfig,
     pub host_config: HostConfig,
+    /// `HostConfig.LogConfig` as given (resolved against the daemon's
+    /// defaults by the engine).
+    pub log_config: LogConfig,
 }
 
 /// A create body that cannot be mapped. Every variant is a 400.
@@ -113,7 +116,7 @@ const MAPPED_CONFIG: &[&str] = &[
 const MAPPED_HOST_CONFIG: &[&str] = &[
     "Binds", "Mounts", "NetworkMode", "AutoRemove", "RestartPolicy", "Memory", "CpuShares", "CpuQuota", "CpuPeriod",
     "NanoCpus", "PidsLimit", "Runtime", "Privileged", "CapAdd", "CapDrop", "SecurityOpt", "ReadonlyRootfs", "Devices",
-    "DeviceCgroupRules",
+    "DeviceCgroupRules", "LogConfig",
 ];
 
 /// Fields berth accepts and does not keep, because they change nothing a
@@ -168,9 +171,6 @@ pub fn unsupported_fields(body: &Value) -> Vec<String> {
                 "Isolation" => is_unset(v) || v == "default",
                 // berth never remaps users: "host" asks for what it does.
                 "UsernsMode" => is_unset(v) || v == "host",
-                "LogConfig" => {
-                    matches!(v["Type"].as_str(), None | Some("") | Some("json-file")) && is_unset(&v["Config"])
-                }
                 _ => is_unset_field(k, v),
             };
             if !unset && !MAPPED_HOST_CONFIG.contains(&k.as_str()) && !HARMLESS.contains(&k.as_str()) {
@@ -210,8 +210,13 @@ pub fn from_docker(body: ContainerCreateBody, name: Option<&str>) -> Result<Crea
     }
     let config = convert_config(&body);
     let hc = body.host_config.unwrap_or_default();
+    let log_config = hc
+        .log_config
+        .clone()
+        .map(|l| LogConfig { driver: l.typ.unwrap_or_default(), opts: l.config.unwrap_or_default().into_iter().collect() })
+        .unwrap_or_default();
     let host_config = convert_host_config(hc)?;
-    Ok(CreateRequest { name, image, config, host_config })
+    Ok(CreateRequest { name, image, config, host_config, log_config })
 }
 
 fn convert_config(b: &ContainerCreateBody) -> ContainerConfig {
@@ -426,14 +431,14 @@ mod tests {
         let u = unsupported(
             r#"{"Image":"bb","Volumes":{"/data":{}},"Domainname":"x","Healthcheck":{"Test":["CMD","true"]},
                "HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8080"}]},"Dns":["1.1.1.1"],"ShmSize":1024,
-               "MemorySwappiness":10,"LogConfig":{"Type":"syslog"},"GroupAdd":["audio"],"Tmpfs":{"/t":""},
+               "MemorySwappiness":10,"GroupAdd":["audio"],"Tmpfs":{"/t":""},
                "Mounts":[{"Type":"bind","Source":"/a","Target":"/b","BindOptions":{"Propagation":"rshared"}}]},
                "NetworkingConfig":{"EndpointsConfig":{"other":{}}}}"#,
         );
         assert_eq!(
             u,
             [
-                "Domainname", "Healthcheck", "HostConfig.Dns", "HostConfig.GroupAdd", "HostConfig.LogConfig",
+                "Domainname", "Healthcheck", "HostConfig.Dns", "HostConfig.GroupAdd",
                 "HostConfig.MemorySwappiness", "HostConfig.Mounts[0].BindOptions", "HostConfig.PortBindings",
                 "HostConfig.ShmSize", "HostConfig.Tmpfs", "NetworkingConfig.EndpointsConfig.other", "Volumes"
             ]

@@ -151,6 +151,23 @@ pub fn mount_points(record: &ContainerRecord) -> Vec<MountPoint> {
     out
 }
 
+/// `HostConfig.LogConfig`: the driver and options resolved at create
+/// (records from before log drivers: json-file, no options).
+fn docker_log_config(record: &ContainerRecord) -> HostConfigLogConfig {
+    let l = &record.log_config;
+    let typ = if l.driver.is_empty() { "json-file".to_owned() } else { l.driver.clone() };
+    HostConfigLogConfig { typ: Some(typ), config: Some(l.opts.iter().map(|(k, v)| (k.clone(), v.clone())).collect()) }
+}
+
+/// `LogPath`: the json-file log (also for `local`, which berth keeps in
+/// that format); "" when no log is kept, as dockerd.
+fn log_path(record: &ContainerRecord, extras: &InspectExtras) -> String {
+    if record.log_config.driver == "none" {
+        return String::new();
+    }
+    extras.log_path.clone().unwrap_or_default()
+}
+
 fn docker_host_config(record: &ContainerRecord) -> HostConfig {
     let h = &record.host_config;
     let mounts = h
@@ -171,7 +188,7 @@ fn docker_host_config(record: &ContainerRecord) -> HostConfig {
     HostConfig {
         binds: non_empty(h.binds.clone()),
         container_id_file: Some(String::new()),
-        log_config: Some(HostConfigLogConfig { typ: Some("json-file".into()), config: Some(HashMap::new()) }),
+        log_config: Some(docker_log_config(record)),
         network_mode: Some(if h.network_mode.is_empty() { "default".into() } else { h.network_mode.clone() }),
         port_bindings: Some(HashMap::new()),
         restart_policy: Some(RestartPolicy {
@@ -265,7 +282,7 @@ pub fn container_inspect(record: &ContainerRecord, extras: &InspectExtras) -> Co
             health: None,
         }),
         image: Some(record.image_id.clone()),
-        log_path: Some(extras.log_path.clone().unwrap_or_default()),
+        log_path: Some(log_path(record, extras)),
         name: Some(record.docker_name()),
         restart_count: Some(s.restart_count as i64),
         driver: Some(if extras.driver.is_empty() { "overlayfs".into() } else { extras.driver.clone() }),
@@ -568,6 +585,16 @@ mod tests {
             options: serde_json::json!({"BinaryName": "/run/berth/runtimes/crun.abcd"}),
         });
         let v = container_inspect_json(&r, &InspectExtras { log_path: Some("/l.log".into()), ..Default::default() });
+        assert_eq!(v["HostConfig"]["LogConfig"], serde_json::json!({"Type": "json-file", "Config": {}}));
+        r.log_config = berth_store::LogConfig { driver: "local".into(), opts: [("max-file".to_owned(), "3".to_owned())].into() };
+        let l = container_inspect_json(&r, &InspectExtras { log_path: Some("/l.log".into()), ..Default::default() });
+        assert_eq!(l["HostConfig"]["LogConfig"], serde_json::json!({"Type": "local", "Config": {"max-file": "3"}}));
+        assert_eq!(l["LogPath"], "/l.log");
+        r.log_config.driver = "none".into();
+        r.log_config.opts.clear();
+        let n = container_inspect_json(&r, &InspectExtras { log_path: Some("/l.log".into()), ..Default::default() });
+        assert_eq!(n["HostConfig"]["LogConfig"], serde_json::json!({"Type": "none", "Config": {}}));
+        assert_eq!(n["LogPath"], "");
         assert_eq!(v["Path"], "/init");
         assert_eq!(v["Args"], serde_json::json!(["serve"]));
         assert_eq!(v["LogPath"], "/l.log");

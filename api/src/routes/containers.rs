@@ -96,7 +96,7 @@ async fn create(State(state): State<AppState>, Query(query): Q, req: Request) ->
     let rec = state
         .engine
         .containers
-        .create(CreateRequest { name: c.name, image: c.image, config: c.config, host_config: c.host_config })
+        .create(CreateRequest { name: c.name, image: c.image, config: c.config, host_config: c.host_config, log_config: c.log_config })
         .await?;
     Ok(json_response(StatusCode::CREATED, &json!({"Id": rec.id, "Warnings": []})))
 }

@@ -191,12 +191,12 @@ impl Hub {
     }
 
     /// The container's log writer (opened once, shared by every run).
-    pub fn log(&self, path: &std::path::Path) -> Result<Arc<LogWriter>, berth_store::LogError> {
+    pub fn log(&self, path: &std::path::Path, rotation: berth_store::logfile::Rotation) -> Result<Arc<LogWriter>, berth_store::LogError> {
         let mut l = lock(&self.log);
         if let Some(w) = &*l {
             return Ok(w.clone());
         }
-        let w = Arc::new(LogWriter::open(path)?);
+        let w = Arc::new(LogWriter::open_with(path, rotation)?);
         *l = Some(w.clone());
         Ok(w)
     }

@@ -14,7 +14,7 @@ use super::hub::{Chunk, Hub, StdinMsg};
 
 const READ_SIZE: usize = 32 * 1024;
 
-async fn copy_stream(mut rx: pipe::Receiver, stream: LogStream, hub: Arc<Hub>, log: Arc<LogWriter>, id: String) {
+async fn copy_stream(mut rx: pipe::Receiver, stream: LogStream, hub: Arc<Hub>, log: Option<Arc<LogWriter>>, id: String) {
     let mut buf = vec![0u8; READ_SIZE];
     loop {
         let n = match rx.read(&mut buf).await {
@@ -26,7 +26,7 @@ async fn copy_stream(mut rx: pipe::Receiver, stream: LogStream, hub: Arc<Hub>, l
             }
         };
         let data = Bytes::copy_from_slice(&buf[..n]);
-        if let Err(e) = log.write(stream, &data) {
+        if let Some(Err(e)) = log.as_ref().map(|l| l.write(stream, &data)) {
             tracing::warn!(container = %id, error = %e, "writing the container log failed");
         }
         let chunk = match stream {
@@ -45,7 +45,7 @@ async fn copy_stream(mut rx: pipe::Receiver, stream: LogStream, hub: Arc<Hub>, l
 pub fn spawn_output(
     id: &str,
     hub: Arc<Hub>,
-    log: Arc<LogWriter>,
+    log: Option<Arc<LogWriter>>,
     stdout: Option<pipe::Receiver>,
     stderr: Option<pipe::Receiver>,
 ) -> JoinHandle<()> {
@@ -56,7 +56,9 @@ pub fn spawn_output(
         for h in [out, err].into_iter().flatten() {
             let _ = h.await;
         }
-        let _ = log.flush_partial();
+        if let Some(log) = log {
+            let _ = log.flush_partial();
+        }
         hub.end_output();
     })
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use berth_containerd::{FifoSet, NewContainer, Rootfs};
 use berth_store::{ContainerRecord, ContainerStatus, PinnedRuntime};
 
-use super::hub::{RawExit, Run};
+use super::hub::{Hub, RawExit, Run};
 use super::{io, ContainerService};
 use crate::user;
 use crate::ctd::shim_runtime;
@@ -181,7 +181,7 @@ impl ContainerService {
                 return Err(e.into());
             }
         };
-        let log = hub.log(&self.store.log_path(id)).map_err(|e| EngineError::Internal(format!("opening the log of {id}: {e}")))?;
+        let log = self.open_log(&hub, rec)?;
         let io = io::spawn_output(id, hub.clone(), log, open.stdout.take(), open.stderr.take());
         if let Some(tx) = open.stdin.take() {
             io::spawn_stdin(id, hub.take_stdin(), tx, rec.config.stdin_once, self.ctd.tasks.clone());
@@ -330,13 +330,21 @@ impl ContainerService {
         let mut open = fifos.open()?;
         open.release();
         let hub = self.hub(&rec.id);
-        let log = hub.log(&self.store.log_path(&rec.id)).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let log = self.open_log(&hub, rec)?;
         let io = io::spawn_output(&rec.id, hub.clone(), log, open.stdout.take(), open.stderr.take());
         if let Some(tx) = open.stdin.take() {
             io::spawn_stdin(&rec.id, hub.take_stdin(), tx, rec.config.stdin_once, self.ctd.tasks.clone());
         }
         hub.set_run(Run { pid, io: Some(io), fifos });
         Ok(())
+    }
+
+    /// The container's log writer (shared by its runs), or `None` when its
+    /// log driver keeps no log.
+    fn open_log(&self, hub: &Hub, rec: &ContainerRecord) -> Result<Option<Arc<berth_store::logfile::LogWriter>>> {
+        let Some(rotation) = super::logconfig::rotation(&super::logconfig::settings(rec)) else { return Ok(None) };
+        let id = &rec.id;
+        hub.log(&self.store.log_path(id), rotation).map(Some).map_err(|e| EngineError::Internal(format!("opening the log of {id}: {e}")))
     }
 
     /// Called by the event loop when a container's init process exits.

@@ -8,6 +8,7 @@
 pub mod hub;
 mod io;
 pub mod lifecycle;
+pub mod logconfig;
 pub mod stats;
 pub mod validate;
 pub mod wait;
@@ -16,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use berth_store::{ContainerConfig, ContainerRecord, HostConfig, NewContainer, Store};
+use berth_store::{ContainerConfig, ContainerRecord, HostConfig, LogConfig, NewContainer, Store};
 
 use crate::ctd::Ctd;
 use crate::error::{EngineError, Result};
@@ -33,6 +34,8 @@ pub struct CreateRequest {
     pub image: String,
     pub config: ContainerConfig,
     pub host_config: HostConfig,
+    /// `HostConfig.LogConfig` as given (driver "" = the daemon default).
+    pub log_config: LogConfig,
 }
 
 /// Container operations.
@@ -142,6 +145,7 @@ impl ContainerService {
             resolved.check_custom_seccomp().map_err(EngineError::InvalidParameter)?;
         }
         drop(resolved);
+        let log_config = logconfig::resolve(&req.log_config, &snap)?;
         // Build the spec once now so bad input fails here, not at start.
         spec::build(&spec::SpecInput {
             id: "0",
@@ -161,6 +165,7 @@ impl ContainerService {
             image_digest: Some(image.manifest_digest.clone()),
             config: req.config,
             host_config: req.host_config,
+            log_config,
         };
         let store = self.store.clone();
         let rec = tokio::task::spawn_blocking(move || store.create(new))

@@ -70,9 +70,14 @@ impl ContainerService {
     }
 
     /// Opens a container's log for reading; with `follow` and a running
-    /// container, the reader keeps going until the container exits.
+    /// container, the reader keeps going (across rotations) until the
+    /// container exits. A container whose driver keeps no log (`none`)
+    /// gets dockerd's 501.
     pub async fn logs(&self, key: &str, opts: LogsOptions) -> Result<LogReader> {
         let rec = self.get(key)?;
+        if super::logconfig::rotation(&super::logconfig::settings(&rec)).is_none() {
+            return Err(EngineError::NotImplemented(super::logconfig::NOT_READABLE.into()));
+        }
         let path = self.store.log_path(&rec.id);
         let ro = ReadOptions {
             tail: opts.tail.map(Tail::Last).unwrap_or(Tail::All),
@@ -85,17 +90,19 @@ impl ContainerService {
             // Never started: an empty log.
             let _ = std::fs::OpenOptions::new().create(true).append(true).open(&path);
         }
-        let reader = LogReader::open(&path, ro).await.map_err(|e| EngineError::Internal(format!("reading the log of {}: {e}", rec.id)))?;
+        let hub = self.hub(&rec.id);
+        let live = hub.current_log().map(|w| w.subscribe());
+        let reader = LogReader::open_live(&path, ro, live)
+            .await
+            .map_err(|e| EngineError::Internal(format!("reading the log of {}: {e}", rec.id)))?;
         if !(opts.follow && rec.state.running) {
             return Ok(reader);
         }
-        let hub = self.hub(&rec.id);
-        let sub = hub.current_log().map(|w| w.subscribe());
         let mut rx = hub.watch_tick();
         let start = *rx.borrow();
         let stop = async move {
             let _ = rx.wait_for(|t| t.exits > start.exits || t.removed).await;
         };
-        Ok(reader.follow(sub, stop))
+        Ok(reader.follow(None, stop))
     }
 }

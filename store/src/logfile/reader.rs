@@ -1,15 +1,18 @@
-//! The json-file reader: tail, since/until, stream selection, follow.
+//! The json-file reader: tail, since/until, stream selection, follow;
+//! across the rotated files (plain or gzipped) as well as the live one.
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::future::Future;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
-use tracing::debug;
+use flate2::read::GzDecoder;
+use tracing::{debug, warn};
 
+use super::files::{self, FileSet, Opened};
 use super::{JsonLineIn, LogEntry, LogStream, LogSubscription};
 use crate::error::LogError;
 use crate::timefmt::parse_rfc3339;
@@ -25,12 +28,12 @@ const NOTIFIED_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Which entries to start from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Tail {
-    /// The whole file (`tail=all`).
+    /// Everything kept (`tail=all`).
     #[default]
     All,
-    /// The last N lines of the file (`tail=N`; 0 = none, useful with
-    /// follow). As in Docker, lines are counted before the since/until and
-    /// stream filters.
+    /// The last N lines (`tail=N`; 0 = none, useful with follow), counted
+    /// across the rotated files. As in Docker, lines are counted before the
+    /// since/until and stream filters.
     Last(usize),
 }
 
@@ -57,13 +60,61 @@ impl Default for ReadOptions {
     }
 }
 
+/// How a file is read.
+enum Source {
+    Plain(File),
+    /// Not started yet (the decoder is made when reading begins).
+    Gz(File),
+    Decoding(Box<GzDecoder<BufReader<File>>>),
+}
+
+impl Read for Source {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self {
+                Source::Plain(f) => return f.read(buf),
+                Source::Decoding(d) => return d.read(buf),
+                Source::Gz(f) => {
+                    let f = f.try_clone()?;
+                    *self = Source::Decoding(Box::new(GzDecoder::new(BufReader::with_capacity(64 * 1024, f))));
+                }
+            }
+        }
+    }
+}
+
+/// One file of the log, opened (so a rotation cannot take it away).
+struct Segment {
+    path: PathBuf,
+    source: Source,
+    /// Complete lines to skip at its start (a tail that starts inside a
+    /// gzipped file).
+    skip: usize,
+    /// The live file: more may be appended.
+    live: bool,
+}
+
+impl Segment {
+    fn open(path: PathBuf, opened: Opened) -> Segment {
+        let source = match opened {
+            Opened::Plain(f) => Source::Plain(f),
+            Opened::Gz(f) => Source::Gz(f),
+        };
+        Segment { path, source, skip: 0, live: false }
+    }
+}
+
 /// Blocking, non-following reader: an iterator over the entries selected
-/// by [`ReadOptions`]. Lines that are not valid entries (a torn line after
-/// a crash, foreign garbage) are skipped; a trailing line without newline
-/// is not yet complete and is not returned.
+/// by [`ReadOptions`], oldest file first. Lines that are not valid entries
+/// (a torn line after a crash, foreign garbage) are skipped; a trailing
+/// line without newline is not yet complete and is not returned.
 pub struct LogIter {
     path: PathBuf,
-    file: File,
+    /// Files still to read after `cur`, oldest first.
+    queue: VecDeque<Segment>,
+    cur: Option<Segment>,
+    /// The writer's rotation count when the live file was opened.
+    live_rotation: u64,
     opts: ReadOptions,
     buf: Vec<u8>,
     /// Start of unconsumed bytes in `buf`.
@@ -74,20 +125,104 @@ pub struct LogIter {
 }
 
 impl LogIter {
-    /// Opens the log and positions it according to `opts.tail`.
+    /// Opens the log (the live file at `path` and its rotated files) and
+    /// positions it according to `opts.tail`.
     pub fn open(path: impl AsRef<Path>, opts: ReadOptions) -> Result<LogIter, LogError> {
-        let path = path.as_ref().to_path_buf();
-        let mut file = File::open(&path).map_err(|source| LogError::Open { path: path.clone(), source })?;
-        if let Tail::Last(n) = opts.tail {
-            let start = tail_offset(&mut file, n).map_err(|e| LogError::from_io(&path, e))?;
-            file.seek(SeekFrom::Start(start)).map_err(|e| LogError::from_io(&path, e))?;
+        Self::open_set(path.as_ref(), opts, None)
+    }
+
+    /// Opens every file of the log under the writer's file-set lock when
+    /// there is a writer, so no rotation happens in between.
+    fn open_set(path: &Path, opts: ReadOptions, files: Option<&FileSet>) -> Result<LogIter, LogError> {
+        let path = path.to_path_buf();
+        let io_err = |e| LogError::from_io(&path, e);
+        let mut segments = Vec::new();
+        let guard = files.map(FileSet::lock);
+        let live_rotation = guard.as_deref().copied().unwrap_or(0);
+        if opts.tail != Tail::Last(0) {
+            for r in files::list_rotated(&path).map_err(io_err)?.into_iter().rev() {
+                if let Some((p, opened)) = files::open_rotated(&path, r.idx).map_err(io_err)? {
+                    segments.push(Segment::open(p, opened));
+                }
+            }
         }
-        Ok(LogIter { path, file, opts, buf: Vec::new(), pos: 0, past_until: false, ready: VecDeque::new() })
+        match File::open(&path) {
+            Ok(f) => segments.push(Segment { path: path.clone(), source: Source::Plain(f), skip: 0, live: true }),
+            // A crash between moving the live file away and creating the
+            // new one: the rotated files are all there is.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !segments.is_empty() => {}
+            Err(source) => return Err(LogError::Open { path: path.clone(), source }),
+        }
+        drop(guard);
+        if let Some(since) = opts.since {
+            // Gzipped files record their last entry's time: skip those
+            // entirely older than `since` without decompressing them.
+            segments.retain_mut(|s| match &mut s.source {
+                Source::Gz(f) => gz_last_time(f).is_none_or(|t| t >= since),
+                _ => true,
+            });
+        }
+        if let Tail::Last(n) = opts.tail {
+            position_tail(&mut segments, n).map_err(io_err)?;
+        }
+        let mut queue: VecDeque<Segment> = segments.into();
+        let cur = queue.pop_front();
+        Ok(LogIter {
+            path,
+            queue,
+            cur,
+            live_rotation,
+            opts,
+            buf: Vec::new(),
+            pos: 0,
+            past_until: false,
+            ready: VecDeque::new(),
+        })
+    }
+
+    /// The writer rotated past the live file this reader holds (which has
+    /// been read to its end): queue the files that came after it, oldest
+    /// first, and the new live file. Files already rotated away (a reader
+    /// more than `max-file` rotations behind) are skipped, as dockerd
+    /// does, with a warning.
+    fn advance(&mut self, files: &FileSet) -> Result<(), LogError> {
+        let io_err = |e| LogError::from_io(&self.path, e);
+        let rotations = files.lock();
+        let now = *rotations;
+        if now <= self.live_rotation {
+            return Ok(());
+        }
+        // Rotated files newer than ours have indices 1 ..= now - ours - 1.
+        let newer = now - self.live_rotation - 1;
+        let mut found = 0u64;
+        let mut next = Vec::new();
+        for r in files::list_rotated(&self.path).map_err(io_err)?.into_iter().rev() {
+            if u64::from(r.idx) > newer {
+                continue;
+            }
+            if let Some((p, opened)) = files::open_rotated(&self.path, r.idx).map_err(io_err)? {
+                next.push(Segment::open(p, opened));
+                found += 1;
+            }
+        }
+        let live = File::open(&self.path).map_err(|source| LogError::Open { path: self.path.clone(), source })?;
+        drop(rotations);
+        if found < newer {
+            warn!(log = %self.path.display(), files = newer - found, "a log follower fell behind by more than max-file rotations; the lines in between were rotated away");
+        }
+        self.live_rotation = now;
+        self.cur = None;
+        self.buf.clear();
+        self.pos = 0;
+        self.queue.extend(next);
+        self.queue.push_back(Segment { path: self.path.clone(), source: Source::Plain(live), skip: 0, live: true });
+        self.cur = self.queue.pop_front();
+        Ok(())
     }
 
     /// Reads at most one chunk and parses the complete lines in it into
     /// `self.ready`. Returns the number of bytes read (0 at the current
-    /// end of the file).
+    /// end of the live file, or of the last file).
     fn read_batch(&mut self) -> Result<usize, LogError> {
         if self.past_until {
             return Ok(0);
@@ -96,25 +231,55 @@ impl LogIter {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
-        let old = self.buf.len();
-        self.buf.resize(old + CHUNK, 0);
         let n = loop {
-            match self.file.read(&mut self.buf[old..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            let Some(seg) = self.cur.as_mut() else { return Ok(0) };
+            let old = self.buf.len();
+            self.buf.resize(old + CHUNK, 0);
+            let r = loop {
+                match seg.source.read(&mut self.buf[old..]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            };
+            match r {
+                Ok(0) if !seg.live => {
+                    // A rotated file is complete: an unfinished line at its
+                    // end will never be completed. Go on with the next file.
+                    self.buf.clear();
+                    self.cur = self.queue.pop_front();
+                    if self.cur.is_none() {
+                        return Ok(0);
+                    }
+                }
+                Ok(n) => {
+                    self.buf.truncate(old + n);
+                    break n;
+                }
                 Err(e) => {
                     self.buf.truncate(old);
-                    return Err(LogError::from_io(&self.path, e));
+                    let path = seg.path.clone();
+                    if !seg.live {
+                        // A damaged rotated file (e.g. a truncated gzip):
+                        // say so and go on with the next one.
+                        warn!(log = %path.display(), error = %e, "cannot read a rotated log file; skipping the rest of it");
+                        self.buf.clear();
+                        self.cur = self.queue.pop_front();
+                        continue;
+                    }
+                    return Err(LogError::from_io(&path, e));
                 }
             }
         };
-        self.buf.truncate(old + n);
         // Decode every complete line; an unfinished one stays in `buf`
         // until a later read completes it.
         while let Some(i) = self.buf[self.pos..].iter().position(|&b| b == b'\n') {
             let line_end = self.pos + i;
             let line = &self.buf[self.pos..line_end];
             self.pos = line_end + 1;
+            if let Some(seg) = self.cur.as_mut().filter(|s| s.skip > 0) {
+                seg.skip -= 1;
+                continue;
+            }
             if line.is_empty() {
                 continue;
             }
@@ -142,7 +307,7 @@ impl LogIter {
         Ok(n)
     }
 
-    /// The next entry, reading on as needed; `None` at the end of the file
+    /// The next entry, reading on as needed; `None` at the end of the log
     /// (for now: more may be appended later) or past `until`.
     fn next_entry(&mut self) -> Option<Result<LogEntry, LogError>> {
         loop {
@@ -166,6 +331,81 @@ impl Iterator for LogIter {
     }
 }
 
+/// Keeps only what the last `n` lines need: walks the files newest first,
+/// counting lines, drops the files before the one where the tail starts
+/// and positions that one (a byte offset in a plain file, lines to skip in
+/// a gzipped one). `n == 0`: the end of the live file.
+fn position_tail(segments: &mut Vec<Segment>, n: usize) -> io::Result<()> {
+    if n == 0 {
+        segments.retain(|s| s.live);
+        if let Some(Segment { source: Source::Plain(f), .. }) = segments.last_mut() {
+            let len = f.seek(SeekFrom::End(0))?;
+            let start = last_newline_end(f, len)?;
+            f.seek(SeekFrom::Start(start))?;
+        }
+        return Ok(());
+    }
+    let mut need = n;
+    for i in (0..segments.len()).rev() {
+        let seg = &mut segments[i];
+        let found = match &mut seg.source {
+            Source::Plain(f) => {
+                let (offset, found) = tail_back(f, need)?;
+                f.seek(SeekFrom::Start(offset))?;
+                found
+            }
+            Source::Gz(f) => {
+                let total = count_lines_gz(f)?;
+                f.seek(SeekFrom::Start(0))?;
+                if total >= need {
+                    seg.skip = total - need;
+                }
+                total.min(need)
+            }
+            Source::Decoding(_) => 0,
+        };
+        if found >= need {
+            segments.drain(..i);
+            return Ok(());
+        }
+        need -= found;
+    }
+    Ok(())
+}
+
+/// Complete lines in a gzipped file (read to its end).
+fn count_lines_gz(f: &mut File) -> io::Result<usize> {
+    f.seek(SeekFrom::Start(0))?;
+    let mut d = GzDecoder::new(BufReader::with_capacity(64 * 1024, &*f));
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut lines = 0;
+    loop {
+        match d.read(&mut chunk) {
+            Ok(0) => return Ok(lines),
+            Ok(n) => lines += chunk[..n].iter().filter(|&&b| b == b'\n').count(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The time of the last entry recorded in a gzipped file's header (as
+/// dockerd writes it: `{"lastTime": "<RFC 3339>"}` in the extra field).
+/// Leaves the file at its start.
+fn gz_last_time(f: &mut File) -> Option<SystemTime> {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        #[serde(rename = "lastTime")]
+        last_time: String,
+    }
+    f.seek(SeekFrom::Start(0)).ok()?;
+    let d = GzDecoder::new(&*f);
+    let t = d.header().and_then(|h| h.extra()).and_then(|x| serde_json::from_slice::<Meta>(x).ok()).and_then(|m| parse_rfc3339(&m.last_time));
+    drop(d);
+    f.seek(SeekFrom::Start(0)).ok()?;
+    t
+}
+
 /// Decodes one line of the file.
 fn parse_line(line: &[u8]) -> Option<LogEntry> {
     let raw: JsonLineIn = serde_json::from_slice(line).ok()?;
@@ -173,15 +413,12 @@ fn parse_line(line: &[u8]) -> Option<LogEntry> {
     Some(LogEntry { stream: raw.stream, time, line: raw.log.into_bytes() })
 }
 
-/// Offset of the first of the last `n` complete lines (scanning backwards
-/// in chunks; bytes after the last newline are an unfinished line and do
-/// not count).
-fn tail_offset(file: &mut File, n: usize) -> io::Result<u64> {
+/// Offset of the first of the last `n` (≥ 1) complete lines of a plain
+/// file and how many there are from there (fewer than `n` when the file
+/// has fewer; then the offset is 0). Scans backwards in chunks; bytes
+/// after the last newline are an unfinished line and do not count.
+fn tail_back(file: &mut File, n: usize) -> io::Result<(u64, usize)> {
     let len = file.seek(SeekFrom::End(0))?;
-    if n == 0 {
-        // Start at the end, but before an unfinished line if any.
-        return last_newline_end(file, len);
-    }
     let mut seen = 0usize;
     let mut end = len;
     let mut chunk = vec![0u8; 64 * 1024];
@@ -194,13 +431,13 @@ fn tail_offset(file: &mut File, n: usize) -> io::Result<u64> {
             if b == b'\n' {
                 seen += 1;
                 if seen == n + 1 {
-                    return Ok(start + i as u64 + 1);
+                    return Ok((start + i as u64 + 1, n));
                 }
             }
         }
         end = start;
     }
-    Ok(0)
+    Ok((0, seen))
 }
 
 /// Offset just after the last newline at or before `len` (0 if none).
@@ -223,18 +460,25 @@ fn last_newline_end(file: &mut File, len: u64) -> io::Result<u64> {
 type StopSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Async log reader: returns the selected entries and, when following,
-/// keeps returning new ones as they are appended until the container stops.
+/// keeps returning new ones as they are appended until the container stops,
+/// across rotations.
 ///
 /// Following ends (after everything written so far has been returned) when
 /// the writer behind the [`LogSubscription`] is closed or dropped, when the
 /// caller's stop signal fires, or when `until` passes. New data is noticed
 /// through the subscription at once; without one the file is polled every
-/// 200 ms. Dropping the reader stops it. File reads run on tokio's blocking
-/// pool, so a reader never stalls the async workers.
+/// 200 ms (and rotations are not followed). Dropping the reader stops it.
+/// File reads run on tokio's blocking pool, so a reader never stalls the
+/// async workers.
+///
+/// A rotation never loses lines for a follower that keeps up: it holds the
+/// file it reads open, reads it to its end once the writer has moved on,
+/// then continues with the files that came after it. One that falls more
+/// than `max-file` rotations behind skips what was deleted meanwhile.
 pub struct LogReader {
     iter: Option<LogIter>,
     follow: bool,
-    notify: Option<LogSubscription>,
+    live: Option<LogSubscription>,
     stop: Option<StopSignal>,
     /// Set once a stop condition was seen: read to the end, then finish.
     stopping: bool,
@@ -249,25 +493,44 @@ impl std::fmt::Debug for LogReader {
 
 impl LogReader {
     /// Opens the log at `path` (positioning for `tail` on the blocking
-    /// pool). Without [`Self::follow`] the reader ends at the end of the
-    /// file.
+    /// pool) when no writer is live. Without [`Self::follow`] the reader
+    /// ends at the end of the log.
     pub async fn open(path: impl AsRef<Path>, opts: ReadOptions) -> Result<LogReader, LogError> {
-        let path = path.as_ref().to_path_buf();
-        let iter = blocking(move || LogIter::open(&path, opts)).await?;
-        Ok(LogReader { iter: Some(iter), follow: false, notify: None, stop: None, stopping: false, done: false })
+        Self::open_live(path, opts, None).await
     }
 
-    /// Keeps reading after the end of the file. `notify` is the writer's
-    /// [`crate::logfile::LogWriter::subscribe`] if the container has a live
-    /// writer in this process (`None` = poll; then only `stop` or `until`
-    /// end the stream). `stop` is the "container stopped" signal (e.g. a
-    /// oneshot receiver or a cancellation token's future).
+    /// Opens the log of a container whose writer may be live: with its
+    /// [`crate::logfile::LogWriter::subscribe`] handle the set of files is
+    /// opened under the writer's file-set lock (no rotation in between),
+    /// and a follower is woken by the writer and follows its rotations.
+    pub async fn open_live(path: impl AsRef<Path>, opts: ReadOptions, live: Option<LogSubscription>) -> Result<LogReader, LogError> {
+        let path = path.as_ref().to_path_buf();
+        let files = live.as_ref().map(|l| l.files.clone());
+        let iter = blocking(move || LogIter::open_set(&path, opts, files.as_deref())).await?;
+        Ok(LogReader { iter: Some(iter), follow: false, live, stop: None, stopping: false, done: false })
+    }
+
+    /// Keeps reading after the end of the log. `notify` is the writer's
+    /// [`crate::logfile::LogWriter::subscribe`] if not given to
+    /// [`Self::open_live`] already (`None` = the one given there, or poll;
+    /// then only `stop` or `until` end the stream). `stop` is the
+    /// "container stopped" signal (e.g. a oneshot receiver or a
+    /// cancellation token's future).
     pub fn follow<S>(mut self, notify: Option<LogSubscription>, stop: S) -> Self
     where
         S: Future<Output = ()> + Send + 'static,
     {
         self.follow = true;
-        self.notify = notify;
+        if let Some(n) = notify {
+            if self.live.is_none() {
+                // Opened without the writer: its current file is the one
+                // we hold (best effort).
+                if let Some(iter) = self.iter.as_mut() {
+                    iter.live_rotation = n.progress().rotations;
+                }
+            }
+            self.live = Some(n);
+        }
         self.stop = Some(Box::pin(stop));
         self
     }
@@ -283,11 +546,14 @@ impl LogReader {
                 return Some(Ok(entry));
             }
             // Mark the current progress as seen *before* reading, so a burst
-            // appended after our read still wakes us below.
-            if let Some(rx) = self.notify.as_mut() {
-                if rx.borrow_and_update().closed {
+            // appended (or a rotation done) after our read still wakes us.
+            let mut rotated = false;
+            if let Some(live) = self.live.as_mut() {
+                let p = *live.rx.borrow_and_update();
+                if p.closed {
                     self.stopping = true;
                 }
+                rotated = self.follow && p.rotations > iter.live_rotation;
             }
             let mut iter = self.iter.take()?;
             let (iter, result) = blocking(move || {
@@ -305,7 +571,23 @@ impl LogReader {
                     return Some(Err(e));
                 }
             }
-            // At the end of the file for now.
+            // At the end of the live file for now.
+            if rotated && !past_until {
+                let (Some(mut iter), Some(files)) = (self.iter.take(), self.live.as_ref().map(|l| l.files.clone())) else {
+                    return None;
+                };
+                let (iter, r) = blocking(move || {
+                    let r = iter.advance(&files);
+                    (iter, r)
+                })
+                .await;
+                self.iter = Some(iter);
+                if let Err(e) = r {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+                continue;
+            }
             if !self.follow || self.stopping || past_until {
                 self.done = true;
                 return None;
@@ -317,7 +599,7 @@ impl LogReader {
     /// Waits until new data may be there or a stop condition fires (which
     /// sets `stopping`: one more pass to the end, then finish).
     async fn wait_for_more(&mut self) {
-        let poll = if self.notify.is_some() { NOTIFIED_POLL_INTERVAL } else { POLL_INTERVAL };
+        let poll = if self.live.is_some() { NOTIFIED_POLL_INTERVAL } else { POLL_INTERVAL };
         let until_sleep = async {
             match time_until(self.iter.as_ref()) {
                 Some(d) => tokio::time::sleep(d).await,
@@ -331,13 +613,13 @@ impl LogReader {
             }
         };
         let notified = async {
-            match self.notify.as_mut() {
-                Some(rx) => {
-                    if rx.changed().await.is_err() {
+            match self.live.as_mut() {
+                Some(l) => {
+                    if l.rx.changed().await.is_err() {
                         // The writer is gone: nothing more will come.
                         return true;
                     }
-                    rx.borrow().closed
+                    l.rx.borrow().closed
                 }
                 None => std::future::pending().await,
             }
@@ -389,15 +671,15 @@ mod tests {
     fn tail_offsets() {
         let (_d, p) = file_with(&["a\n", "bb\n", "ccc\n", "unfinished"]);
         let mut f = File::open(&p).unwrap();
-        assert_eq!(tail_offset(&mut f, 1).unwrap(), 5);
-        assert_eq!(tail_offset(&mut f, 2).unwrap(), 2);
-        assert_eq!(tail_offset(&mut f, 3).unwrap(), 0);
-        assert_eq!(tail_offset(&mut f, 10).unwrap(), 0);
-        assert_eq!(tail_offset(&mut f, 0).unwrap(), 9);
+        assert_eq!(tail_back(&mut f, 1).unwrap(), (5, 1));
+        assert_eq!(tail_back(&mut f, 2).unwrap(), (2, 2));
+        assert_eq!(tail_back(&mut f, 3).unwrap(), (0, 3));
+        assert_eq!(tail_back(&mut f, 10).unwrap(), (0, 3));
+        assert_eq!(last_newline_end(&mut f, 19).unwrap(), 9);
         let (_d, p) = file_with(&[]);
         let mut f = File::open(&p).unwrap();
-        assert_eq!(tail_offset(&mut f, 5).unwrap(), 0);
-        assert_eq!(tail_offset(&mut f, 0).unwrap(), 0);
+        assert_eq!(tail_back(&mut f, 5).unwrap(), (0, 0));
+        assert_eq!(last_newline_end(&mut f, 0).unwrap(), 0);
     }
 
     #[test]
