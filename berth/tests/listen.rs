@@ -1,0 +1,119 @@
+//! Listeners of a real `berth daemon`: systemd socket activation (`fd://`)
+//! takes only listening unix stream sockets, refuses anything else at start
+//! naming the descriptor, and no child process inherits the socket.
+
+mod common;
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::BERTH;
+
+/// `berth daemon -H fd://` with `fd` as descriptor 3 and `LISTEN_FDS=1`,
+/// `LISTEN_PID` = the daemon's own pid (set by the shell it execs from).
+fn activated_daemon(dir: &std::path::Path, fd: RawFd) -> Child {
+    std::fs::write(dir.join("daemon.json"), "{}").unwrap();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"export LISTEN_PID=$$; exec "$0" "$@""#)
+        .arg(BERTH)
+        .args(["daemon", "-H", "fd://", "--config-file"])
+        .arg(dir.join("daemon.json"))
+        .arg("--data-root")
+        .arg(dir.join("data"))
+        .arg("--exec-root")
+        .arg(dir.join("exec"))
+        .env("LISTEN_FDS", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap());
+    // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if fd == 3 {
+                // Already descriptor 3: only let it survive exec.
+                if libc::fcntl(3, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(fd, 3) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().unwrap()
+}
+
+/// Waits up to 30 s for the daemon to exit; kills it if it does not.
+fn exit_code(child: &mut Child) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st.code();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn fd_activation_refuses_sockets_that_are_not_unix_stream() {
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    for (fd, what) in [(udp.as_raw_fd(), "an IPv4 UDP socket"), (tcp.as_raw_fd(), "an IPv4 TCP socket")] {
+        let dir = tempfile::Builder::new().prefix("bfd").tempdir().unwrap();
+        let mut child = activated_daemon(dir.path(), fd);
+        let code = exit_code(&mut child);
+        let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default();
+        assert_eq!(code, Some(1), "berth must refuse {what} at start; log:\n{log}");
+        assert!(log.contains(&format!("file descriptor 3 passed by systemd is {what}")), "names the fd and what it is: {log}");
+        assert!(!dir.path().join("data/containerd").exists(), "refused before starting containerd");
+    }
+}
+
+#[test]
+fn fd_activation_serves_a_unix_socket_that_no_child_inherits() {
+    let dir = tempfile::Builder::new().prefix("bfd").tempdir().unwrap();
+    let sock = dir.path().join("act.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let mut child = activated_daemon(dir.path(), listener.as_raw_fd());
+    let host = format!("unix://{}", sock.display());
+    let served = common::eventually(Duration::from_secs(30), || {
+        Command::new("docker").args(["-H", &host, "version"]).output().map(|o| o.status.success()).unwrap_or(false)
+    });
+    let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default();
+    // The socket's inode, as /proc/<pid>/fd links name it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::fstat(listener.as_raw_fd(), &mut st) }, 0);
+    let link = format!("socket:[{}]", st.st_ino);
+    let holders = holders_below(child.id(), &link);
+    unsafe { common::libc_kill(child.id() as i32, 15) };
+    let code = exit_code(&mut child);
+    assert!(served, "berth did not serve on the activated socket; log:\n{log}");
+    assert_eq!(holders, vec![child.id()], "only berth holds the activated socket (not containerd)");
+    assert_eq!(code, Some(0));
+    assert!(sock.exists(), "berth leaves systemd's socket file alone");
+}
+
+/// The processes in the tree under `pid` (itself included) holding an fd that links to `link`.
+fn holders_below(pid: u32, link: &str) -> Vec<u32> {
+    let mut todo = vec![pid];
+    let mut found = Vec::new();
+    while let Some(p) = todo.pop() {
+        let holds = std::fs::read_dir(format!("/proc/{p}/fd"))
+            .map(|d| d.flatten().any(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy() == link)))
+            .unwrap_or(false);
+        if holds {
+            found.push(p);
+        }
+        for task in std::fs::read_dir(format!("/proc/{p}/task")).into_iter().flatten().flatten() {
+            let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            todo.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+        }
+    }
+    found
+}
