@@ -1,6 +1,7 @@
-//! Listeners of a real `berth daemon`: systemd socket activation (`fd://`)
-//! takes only listening unix stream sockets, refuses anything else at start
-//! naming the descriptor, and no child process inherits the socket.
+//! Limits on what clients reach in a real `berth daemon`: systemd socket
+//! activation (`fd://`) takes only listening unix stream sockets (anything
+//! else is refused at start, naming the descriptor) and no child process
+//! inherits the socket; metrics labels stay bounded.
 
 mod common;
 
@@ -116,4 +117,38 @@ fn holders_below(pid: u32, link: &str) -> Vec<u32> {
         }
     }
     found
+}
+
+/// One request over the API socket (`Connection: close`); returns the status.
+fn request(d: &common::Daemon, method: &str, path: &str, body: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(d.sock()).unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn distinct_paths_do_not_make_metric_series() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let d = common::Daemon::start(&format!(r#"{{"metrics-addr":"{port}"}}"#));
+    for i in 0..300 {
+        assert_eq!(request(&d, "GET", &format!("/v1.41/containers/nothere{i}/json"), ""), 404);
+        assert_eq!(request(&d, "GET", &format!("/probe/{i}/x"), ""), 404);
+    }
+    let m = scrape(port);
+    let series: Vec<&str> = m.lines().filter(|l| l.starts_with("berth_api_requests_total{")).collect();
+    assert!(series.contains(&"berth_api_requests_total{route=\"/containers/{id}/json\",status=\"404\"} 300"), "{series:#?}");
+    assert!(series.contains(&"berth_api_requests_total{route=\"unmatched\",status=\"404\"} 300"), "{series:#?}");
+    assert!(series.len() < 10, "one series per route and status, not per path: {series:#?}");
 }
