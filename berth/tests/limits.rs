@@ -152,3 +152,35 @@ fn distinct_paths_do_not_make_metric_series() {
     assert!(series.contains(&"berth_api_requests_total{route=\"unmatched\",status=\"404\"} 300"), "{series:#?}");
     assert!(series.len() < 10, "one series per route and status, not per path: {series:#?}");
 }
+
+/// One request over the API socket; returns the status and the body.
+fn request_body(d: &common::Daemon, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(d.sock()).unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, resp.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default())
+}
+
+#[test]
+fn runtime_names_from_the_api_keep_the_configured_charset() {
+    let d = common::Daemon::start("{}");
+    d.import_busybox("bb");
+    // containerd-shim-runc-v2 is on PATH, and only the last two parts of an
+    // implicit shim name pick the binary.
+    for runtime in ["x\\ninjected log line.io.containerd.runc.v2".to_string(), format!("{}.io.containerd.runc.v2", "a".repeat(5000))] {
+        let body = format!(r#"{{"Image":"bb","Cmd":["true"],"HostConfig":{{"Runtime":"{runtime}"}}}}"#);
+        let (status, msg) = request_body(&d, "POST", "/v1.41/containers/create", &body);
+        assert_eq!(status, 400, "{msg}");
+        assert!(msg.contains("unknown or invalid runtime name"), "{msg}");
+        assert!(msg.len() < 400, "the message does not echo a huge name: {} bytes", msg.len());
+    }
+    assert!(!d.log().contains("injected log line"), "{}", d.log());
+    assert_eq!(d.ok(&["ps", "-aq"]), "", "nothing was created");
+    // An implicit shim name in the charset still works (resolved off the
+    // async threads).
+    let id = d.ok(&["create", "--runtime", "io.containerd.runc.v1", "bb", "true"]);
+    assert!(!id.trim().is_empty());
+}

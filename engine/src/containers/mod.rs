@@ -130,7 +130,8 @@ impl ContainerService {
         if req.host_config.runtime.is_empty() {
             req.host_config.runtime = snap.runtimes.default.clone();
         }
-        snap.get(&req.host_config.runtime)?
+        crate::runtimes::resolve(&snap, &req.host_config.runtime)
+            .await?
             .check_network_mode(&req.host_config.network_mode)
             .map_err(EngineError::InvalidParameter)?;
         crate::user::validate(&req.config.user).map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
