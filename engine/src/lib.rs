@@ -68,6 +68,7 @@ impl Engine {
         let execs = Arc::new(exec::ExecService::new(containers.clone()));
         containers.restore().await;
         tokio::spawn(monitor::run(containers.clone(), execs.clone()));
+        tokio::spawn(exec::collect_periodically(Arc::downgrade(&execs)));
         Ok(Engine { runtimes, containers, images, execs, events, metrics })
     }
 
