@@ -110,12 +110,10 @@ impl ContainerService {
         if !rec.host_config.runtime.is_empty() {
             attrs.insert("runtime".to_string(), rec.host_config.runtime.clone());
         }
-        for (k, v) in &rec.config.labels {
-            attrs.entry(k.clone()).or_insert_with(|| v.clone());
-        }
         for (k, v) in extra {
             attrs.insert(k.to_string(), v.clone());
         }
+        crate::events::add_labels(&mut attrs, &rec.config.labels);
         self.events.publish(Event::new("container", action, &rec.id, attrs));
     }
 
