@@ -33,6 +33,14 @@ fn app() -> Router {
                 Body::from_stream(chunks)
             }),
         )
+        // Answers after 1 s: a handler that outlives the timeout (`wait`).
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                "done"
+            }),
+        )
         // Answers 101, then echoes what it reads.
         .route(
             "/upgrade",
@@ -156,7 +164,7 @@ async fn silent_and_idle_connections_are_closed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn streams_and_upgraded_connections_outlive_the_timeout() {
+async fn slow_answers_streams_and_upgraded_connections_outlive_the_timeout() {
     let server = Server::start(Limits::new(TIMEOUT, 8));
     // A 1 s streaming response (chunked) is delivered whole.
     let mut s = server.connect().await;
@@ -165,6 +173,13 @@ async fn streams_and_upgraded_connections_outlive_the_timeout() {
     s.read_to_end(&mut all).await.unwrap();
     let all = String::from_utf8_lossy(&all);
     assert!(all.contains("chunk0;") && all.contains("chunk9;"), "stream cut short: {all}");
+
+    // A request whose answer takes 3x the timeout is answered.
+    let mut slow = server.connect().await;
+    slow.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut all = Vec::new();
+    slow.read_to_end(&mut all).await.unwrap();
+    assert!(String::from_utf8_lossy(&all).ends_with("done"), "{}", String::from_utf8_lossy(&all));
 
     // An upgraded connection idle for 3x the timeout still works.
     let mut up = server.connect().await;
