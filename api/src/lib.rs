@@ -8,11 +8,13 @@
 //! - [`router`]: every route; [`version`] strips `/v1.xx` prefixes first.
 //! - [`error`]: the one place engine errors become HTTP statuses.
 //! - [`listen`]: unix sockets (mode 0660, group `docker` when it exists).
+//! - [`serve`]: HTTP/1.1 on a listener with header/idle timeouts and a connection cap.
 
 pub mod docker;
 pub mod error;
 pub mod listen;
 mod routes;
+pub mod serve;
 pub mod version;
 
 use std::path::PathBuf;

@@ -1,13 +1,16 @@
 //! `berth daemon`: load the configuration, listen, serve, reload on SIGHUP,
 //! stop on SIGTERM/SIGINT.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use berth_api::listen::ListenError;
 use berth_api::{AppState, DaemonInfo};
 use berth_config::ConfigStore;
 use berth_containerd::{Client, ManagedConfig, ManagedContainerd};
 use berth_engine::runtimes::RuntimeService;
 use berth_engine::Engine;
+use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
@@ -37,6 +40,28 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
             return 1;
         }
     }
+    // Listeners first (as dockerd does): a socket in use or a wrong fd://
+    // descriptor stops berth before it starts containerd, and systemd's
+    // descriptors are close-on-exec before any child process is spawned.
+    // Clients that connect now wait in the backlog until the API serves.
+    // The socket files are removed when berth stops serving, or if it fails to start.
+    let (listeners, socket_files) = match open_listeners(&snap.config.hosts).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("berth: {e}");
+            return 1;
+        }
+    };
+    let metrics_listener = match snap.config.metrics_addr {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => Some((addr, l)),
+            Err(e) => {
+                eprintln!("berth: cannot serve metrics on {addr}: {e}; change metrics-addr or free the port");
+                return 1;
+            }
+        },
+        None => None,
+    };
     for rt in snap.runtimes.runtimes.values().filter(|r| !r.available()) {
         tracing::warn!(runtime = %rt.name, reason = rt.status.unavailable.as_ref().map(|u| u.message()).unwrap_or(""), "runtime unavailable");
     }
@@ -115,14 +140,12 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
             }
         });
     }
-    if let Some(addr) = cfg.metrics_addr {
-        let listener = match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("berth: cannot serve metrics on {addr}: {e}; change metrics-addr or free the port");
-                return 1;
-            }
-        };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut servers = Vec::new();
+    if let Some((addr, listener)) = metrics_listener {
         let eng = engine.clone();
         let app = axum::Router::new().route(
             "/metrics",
@@ -132,42 +155,16 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
             }),
         );
         tracing::info!(%addr, "metrics listening");
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "metrics server failed");
-            }
-        });
+        servers.push(tokio::spawn(berth_api::serve::serve(listener, app, berth_api::serve::Limits::metrics(), stopped(stop_rx.clone()))));
     }
-    let (stop_tx, stop_rx) = watch::channel(false);
 
-    let mut servers = Vec::new();
-    let mut sockets = Vec::new();
-    let mut listeners = Vec::new();
-    for host in &snap.config.hosts {
-        let bound = if host == "fd://" { berth_api::listen::systemd_listeners() } else { berth_api::listen::bind(host).await.map(|x| vec![x]) };
-        match bound {
-            Ok(v) => listeners.extend(v.into_iter().map(|x| (host == "fd://", x))),
-            Err(e) => {
-                eprintln!("berth: {e}");
-                return 1;
-            }
-        }
-    }
-    for (activated, (path, listener)) in listeners {
+    // One connection cap for all API sockets together.
+    let limits = berth_api::serve::Limits::api();
+    tracing::debug!(max_connections = limits.max_connections(), "API connection cap");
+    for (path, listener) in listeners {
         tracing::info!(socket = %path.display(), "API listening");
-        if !activated {
-            sockets.push(path);
-        }
         let svc = berth_api::router(state.clone());
-        let mut rx = stop_rx.clone();
-        servers.push(tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = rx.wait_for(|s| *s).await;
-            };
-            if let Err(e) = axum::serve(listener, tower::make::Shared::new(svc)).with_graceful_shutdown(shutdown).await {
-                tracing::error!(error = %e, "API server failed");
-            }
-        }));
+        servers.push(tokio::spawn(berth_api::serve::serve(listener, svc, limits.clone(), stopped(stop_rx.clone()))));
     }
 
     let (mut hup, mut term, mut int) = match (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
@@ -204,9 +201,7 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
     for s in servers {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s).await;
     }
-    for path in sockets {
-        let _ = std::fs::remove_file(&path);
-    }
+    drop(socket_files);
     engine.containers.begin_shutdown();
     if !cfg.live_restore {
         for rec in engine.containers.list().into_iter().filter(|r| r.state.running) {
@@ -237,4 +232,34 @@ fn daemon_id(data_root: &std::path::Path) -> String {
     let id = berth_store::generate_id();
     let _ = std::fs::write(&path, &id);
     id
+}
+
+/// Binds every `-H` host (each once); `fd://` takes systemd's sockets.
+/// Also returns the socket files berth created (not systemd's), so that a
+/// failure here or later removes them.
+async fn open_listeners(hosts: &[String]) -> Result<(Vec<(PathBuf, UnixListener)>, SocketFiles), ListenError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut files = SocketFiles(Vec::new());
+    for host in hosts.iter().filter(|h| seen.insert(h.as_str())) {
+        if host == "fd://" {
+            out.extend(berth_api::listen::systemd_listeners()?);
+        } else {
+            let (path, listener) = berth_api::listen::bind(host).await?;
+            files.0.push(path.clone());
+            out.push((path, listener));
+        }
+    }
+    Ok((out, files))
+}
+
+/// The unix socket files berth created; removed on drop.
+struct SocketFiles(Vec<PathBuf>);
+
+impl Drop for SocketFiles {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }

@@ -140,8 +140,9 @@ fn info_events_and_metrics() {
     assert!(info.contains("Runtimes:") && info.contains("crun") && info.contains("Default Runtime: runc"), "{info}");
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 1;
     d.ok(&["run", "--rm", "--name", "ev", "bb", "true"]);
-    let until = since + 3;
-    std::thread::sleep(Duration::from_millis(200));
+    // The run has returned, so its events are in the history; `until` in the
+    // future makes the CLI wait for it, one second from now.
+    let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1;
     let ev = d.ok(&["events", "--since", &since.to_string(), "--until", &until.to_string(), "--filter", "container=ev"]);
     for action in ["create", "attach", "start", "die", "destroy"] {
         assert!(ev.contains(&format!("container {action}")), "missing {action}: {ev}");

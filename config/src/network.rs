@@ -120,14 +120,25 @@ fn release_date(version: &str) -> Option<u32> {
 fn kernel_shows_rmem_default_in_new_netns() -> bool {
     static SHOWS: OnceLock<bool> = OnceLock::new();
     *SHOWS.get_or_init(|| {
-        std::thread::spawn(|| {
-            // SAFETY: unshare(2) with CLONE_NEWNET only changes this thread's
-            // network namespace; the thread ends right after.
-            let ok = unsafe { libc::unshare(libc::CLONE_NEWNET) } == 0;
-            ok && Path::new("/proc/sys/net/core/rmem_default").exists()
-        })
-        .join()
-        .unwrap_or(false)
+        // A namespace that cannot be made (a transient ENOMEM or ENOSPC
+        // under load) is retried; if it never can, the answer is "shows",
+        // so old runsc is refused with a clear message rather than left to
+        // fail inside the sandbox.
+        for _ in 0..3 {
+            let answer = std::thread::spawn(|| {
+                // SAFETY: unshare(2) with CLONE_NEWNET only changes this thread's
+                // network namespace; the thread ends right after.
+                let ok = unsafe { libc::unshare(libc::CLONE_NEWNET) } == 0;
+                ok.then(|| Path::new("/proc/sys/net/core/rmem_default").exists())
+            })
+            .join()
+            .ok()
+            .flatten();
+            if let Some(shows) = answer {
+                return shows;
+            }
+        }
+        true
     })
 }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::network::GvisorNetwork;
-use crate::load::{permissible_shim_name, EffectiveConfig, RuntimeDef, DEFAULT_RUNTIME, STOCK_RUNTIMES};
+use crate::load::{permissible_shim_name, valid_runtime_name, EffectiveConfig, RuntimeDef, DEFAULT_RUNTIME, STOCK_RUNTIMES};
 use crate::options::{RuncOptions, ShimOptions, RUNC_SHIM};
 use crate::probe::{self, ProbeCache, ProbeKey, ProbeResult, Unavailable};
 use crate::source::{Problem, Source};
@@ -173,8 +173,21 @@ impl RuntimeTable {
     /// Resolves a runtime name: empty = the default; then an exact match;
     /// then an implicit containerd shim name, only if implicit shims are
     /// allowed and its `containerd-shim-*` binary is on PATH.
+    ///
+    /// Names outside `[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}` (the rule for
+    /// configured names) are unknown, so no control character or huge string
+    /// from a client reaches a log line, an event or a metric label; the
+    /// error shows such a name escaped and cut short unless it is short
+    /// printable ASCII.
+    ///
+    /// An implicit shim name searches PATH: callers on async threads check
+    /// [`searches_path`](Self::searches_path) and run those lookups on a
+    /// blocking thread.
     pub fn lookup(&self, name: &str) -> Result<Arc<Runtime>, ResolveError> {
         let name = if name.is_empty() { self.default.as_str() } else { name };
+        if !valid_runtime_name(name) {
+            return Err(ResolveError::Unknown { name: shown(name), valid: self.runtimes.keys().cloned().collect() });
+        }
         if let Some(rt) = self.runtimes.get(name) {
             if let Some(reason) = &rt.status.unavailable {
                 return Err(ResolveError::Unavailable {
@@ -185,13 +198,36 @@ impl RuntimeTable {
             }
             return Ok(rt.clone());
         }
-        if self.allow_implicit_shims && permissible_shim_name(name) {
+        if self.searches_path(name) {
             if let Ok(binary) = probe::lookup(&shim_binary_name(name)) {
                 return Ok(Arc::new(implicit(name, binary)));
             }
         }
         Err(ResolveError::Unknown { name: name.to_string(), valid: self.runtimes.keys().cloned().collect() })
     }
+
+    /// Whether [`lookup`](Self::lookup) of `name` would search PATH for an
+    /// implicit shim (blocking file-system work); false for the default and
+    /// configured names, which resolve in memory.
+    pub fn searches_path(&self, name: &str) -> bool {
+        !name.is_empty()
+            && self.allow_implicit_shims
+            && !self.runtimes.contains_key(name)
+            && valid_runtime_name(name)
+            && permissible_shim_name(name)
+    }
+}
+
+/// A refused runtime name as an error shows it: as is when it is short
+/// printable ASCII (as dockerd shows it), otherwise cut to 64 characters
+/// with control and non-ASCII characters escaped (`\n`, `\u{..}`).
+fn shown(name: &str) -> String {
+    if name.len() <= 128 && name.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        return name.to_string();
+    }
+    let cut: String = name.chars().take(64).collect();
+    let more = if cut.len() < name.len() { "…" } else { "" };
+    format!("{}{more}", cut.escape_default())
 }
 
 /// containerd's shim binary for a shim name: the last two dot-separated

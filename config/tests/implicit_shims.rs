@@ -25,6 +25,25 @@ fn implicit_shim_found_on_path() {
     assert!(s.get("io.containerd.realfake.v42").is_ok());
     // Versionless names map to the last two parts, as containerd does.
     assert!(s.get("io.containerd.nosuch").is_err());
+    assert!(s.runtimes.searches_path("io.containerd.realfake.v42"));
+    assert!(!s.runtimes.searches_path("runc") && !s.runtimes.searches_path(""));
+
+    // Only the last two parts pick the binary, so any prefix would find it:
+    // names from the API keep the charset and length of configured names,
+    // and the error shows a bad one escaped and cut short.
+    for bad in [
+        "line\nbreak.io.containerd.realfake.v42".to_string(),
+        format!("{}.io.containerd.realfake.v42", "a".repeat(200)),
+        "tab\there.realfake.v42".to_string(),
+        "ünïcode.realfake.v42".to_string(),
+    ] {
+        assert!(!s.runtimes.searches_path(&bad), "{bad:?}");
+        let e = s.get(&bad).expect_err("refused");
+        assert!(matches!(e, berth_config::ResolveError::Unknown { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(msg.starts_with("unknown or invalid runtime name: "), "{msg}");
+        assert!(!msg.chars().any(char::is_control) && msg.len() < 300, "{msg:?}");
+    }
 
     // Operators can turn implicit shims off.
     env.write(r#"{"default-runtime":"io.containerd.realfake.v42","allow-implicit-shims":false}"#);

@@ -1,9 +1,15 @@
 //! Exec: extra processes in running containers (`docker exec`). Execs live
 //! in memory only, like dockerd's; their exit codes are recorded before
-//! their output stream ends, so `docker exec` reads the right code.
+//! their output stream ends, so `docker exec` reads the right code. An
+//! exited exec stays inspectable for a while, then is collected
+//! ([`table`] says when), so execs do not grow the daemon's memory.
+
+pub mod table;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Instant;
 
 use berth_containerd::FifoSet;
 use bytes::Bytes;
@@ -56,8 +62,12 @@ pub struct ExecInfoConfig {
 
 struct Entry {
     container_id: String,
+    /// The request, without its environment (taken at start: an exited
+    /// exec keeps only what inspect shows).
     config: ExecConfig,
-    state: Mutex<(bool, u32)>,
+    env: Mutex<Vec<String>>,
+    /// The process id once started.
+    pid: AtomicU32,
     exit: watch::Sender<Option<i64>>,
 }
 
@@ -73,21 +83,29 @@ pub struct ExecStreams {
 
 pub struct ExecService {
     containers: Arc<ContainerService>,
-    execs: Mutex<HashMap<String, Arc<Entry>>>,
+    execs: Mutex<table::Table<Arc<Entry>>>,
 }
 
 impl ExecService {
     pub fn new(containers: Arc<ContainerService>) -> Self {
-        ExecService { containers, execs: Mutex::new(HashMap::new()) }
+        ExecService { containers, execs: Mutex::new(table::Table::default()) }
+    }
+
+    fn table(&self) -> MutexGuard<'_, table::Table<Arc<Entry>>> {
+        self.execs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn entry(&self, id: &str) -> Result<Arc<Entry>> {
-        self.execs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned()
-            .ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
+        self.lookup(id).map(|(e, _)| e)
+    }
+
+    fn lookup(&self, id: &str) -> Result<(Arc<Entry>, table::Phase)> {
+        self.table().get(id).ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
+    }
+
+    /// How many execs the daemon holds (created, running and exited).
+    pub fn count(&self) -> usize {
+        self.table().len()
     }
 
     fn running_container(&self, key: &str) -> Result<Arc<berth_store::ContainerRecord>> {
@@ -109,8 +127,10 @@ impl ExecService {
         }
         user::validate(&config.user).map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
         let id = berth_store::generate_id();
-        let entry = Entry { container_id: rec.id.clone(), config, state: Mutex::new((false, 0)), exit: watch::channel(None).0 };
-        self.execs.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), Arc::new(entry));
+        let mut config = config;
+        let env = Mutex::new(std::mem::take(&mut config.env));
+        let entry = Entry { container_id: rec.id.clone(), config, env, pid: AtomicU32::new(0), exit: watch::channel(None).0 };
+        self.table().insert(id.clone(), &rec.id, Arc::new(entry));
         self.containers.event("exec_create", &rec, &[("execID", id.clone())]);
         Ok(id)
     }
@@ -119,18 +139,15 @@ impl ExecService {
     pub async fn start(&self, id: &str) -> Result<ExecStreams> {
         let entry = self.entry(id)?;
         let rec = self.running_container(&entry.container_id)?;
-        {
-            let st = entry.state.lock().unwrap_or_else(|e| e.into_inner());
-            if st.0 || entry.exit.borrow().is_some() {
-                return Err(EngineError::Conflict(format!("exec {id} has already been started")));
-            }
+        if !self.table().start(id) {
+            return Err(EngineError::Conflict(format!("exec {id} has already been started")));
         }
         match self.start_checked(id, &entry, &rec).await {
             Ok(streams) => Ok(streams),
             Err(e) => {
                 // As under dockerd, an exec that could not start has exit
                 // code 126 (what `docker exec` then exits with).
-                entry.exit.send_replace(Some(126));
+                self.record_exit(id, &entry, 126);
                 tracing::warn!(container = %rec.id, exec = %id, error = %e, "exec could not start");
                 Err(e)
             }
@@ -142,11 +159,12 @@ impl ExecService {
         // Names resolve in the running container's own /etc/passwd and /etc/group.
         let who = if c.user.is_empty() { &rec.config.user } else { &c.user };
         let user = user::resolve_in_process(who, rec.state.pid).map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
+        let env = std::mem::take(&mut *entry.env.lock().unwrap_or_else(|e| e.into_inner()));
         let caps = crate::confine::exec_caps(&rec.host_config, c.privileged, &self.containers.host_facts)
             .map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
         let nnp = crate::confine::exec_no_new_privileges(&rec.host_config, &self.containers.runtimes.snapshot().config);
         let privileges = spec::Privileges { caps, no_new_privileges: nnp };
-        let process = spec::exec_process(&rec.config, c.cmd.clone(), &c.env, &user, &c.working_dir, c.tty, privileges)?;
+        let process = spec::exec_process(&rec.config, c.cmd.clone(), &env, &user, &c.working_dir, c.tty, privileges)?;
         let fifos = FifoSet::create(self.containers.fifo_root.join(&rec.id).join(format!("exec-{id}")), c.attach_stdin, true, !c.tty)?;
         let mut open = fifos.open()?;
         let tasks = &self.containers.ctd.tasks;
@@ -164,7 +182,7 @@ impl ExecService {
                 return Err(e.into());
             }
         };
-        *entry.state.lock().unwrap_or_else(|e| e.into_inner()) = (true, pid);
+        entry.pid.store(pid, Ordering::Relaxed);
         self.containers.event("exec_start", rec, &[("execID", id.to_string())]);
 
         let (tx, rx) = mpsc::channel(64);
@@ -199,8 +217,7 @@ impl ExecService {
     /// Called by the event loop when an exec's process exits.
     pub fn on_exit(&self, id: &str, code: u32) {
         let Ok(entry) = self.entry(id) else { return };
-        entry.state.lock().unwrap_or_else(|e| e.into_inner()).0 = false;
-        entry.exit.send_replace(Some(code as i64));
+        self.record_exit(id, &entry, code as i64);
         let tasks = self.containers.ctd.tasks.clone();
         let (cid, eid) = (entry.container_id.clone(), id.to_string());
         tokio::spawn(async move {
@@ -211,11 +228,24 @@ impl ExecService {
         }
     }
 
+    /// Records an exit code; under the table's lock, so inspect sees the
+    /// phase and the code change together.
+    fn record_exit(&self, id: &str, entry: &Entry, code: i64) {
+        let mut table = self.table();
+        entry.exit.send_replace(Some(code));
+        table.exited(id, Instant::now());
+    }
+
     pub fn inspect(&self, id: &str) -> Result<ExecInfo> {
-        let e = self.entry(id)?;
-        let (running, pid) = *e.state.lock().unwrap_or_else(|x| x.into_inner());
+        let (e, phase, exit_code) = {
+            let table = self.table();
+            let (e, phase) = table.get(id).ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))?;
+            let code = *e.exit.borrow();
+            (e, phase, code)
+        };
+        let pid = e.pid.load(Ordering::Relaxed);
+        let running = phase == table::Phase::Started && pid != 0;
         let c = &e.config;
-        let exit_code = *e.exit.borrow();
         Ok(ExecInfo {
             id: id.to_string(),
             container_id: e.container_id.clone(),
@@ -245,5 +275,35 @@ impl ExecService {
         let e = self.entry(id)?;
         self.containers.ctd.tasks.resize_pty(&e.container_id, id, width, height).await?;
         Ok(())
+    }
+
+    /// Collects what [`table::Table::sweep`] says may go: old exits, the
+    /// execs of removed containers, and never-started ones of stopped
+    /// containers. The container states are read before taking the table's
+    /// lock.
+    pub fn collect(&self, now: Instant) {
+        let containers = self.table().containers();
+        let states: HashMap<String, Option<bool>> = containers
+            .into_iter()
+            .map(|c| {
+                let running = self.containers.get(&c).ok().map(|r| r.state.running);
+                (c, running)
+            })
+            .collect();
+        self.table().sweep(now, &states);
+    }
+}
+
+/// How often [`collect_periodically`] runs.
+pub const COLLECT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Collects execs every [`COLLECT_EVERY`] while the service lives.
+pub async fn collect_periodically(execs: Weak<ExecService>) {
+    let mut tick = tokio::time::interval(COLLECT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(execs) = execs.upgrade() else { return };
+        execs.collect(Instant::now());
     }
 }

@@ -69,6 +69,7 @@ impl Engine {
         let execs = Arc::new(exec::ExecService::new(containers.clone()));
         containers.restore().await;
         tokio::spawn(monitor::run(containers.clone(), execs.clone()));
+        tokio::spawn(exec::collect_periodically(Arc::downgrade(&execs)));
         Ok(Engine { runtimes, containers, images, execs, events, metrics })
     }
 
@@ -90,9 +91,15 @@ impl Engine {
         )
     }
 
-    /// The runtime inventory with the number of running containers per runtime.
-    pub fn inventory(&self) -> runtimes::Inventory {
-        let mut inv = self.runtimes.inventory();
+    /// The runtime inventory with the number of running containers per
+    /// runtime. It lists the shims on PATH, so it is built on a blocking thread.
+    pub async fn inventory(&self) -> runtimes::Inventory {
+        let snap = self.runtimes.snapshot();
+        let for_task = snap.clone();
+        let mut inv = tokio::task::spawn_blocking(move || runtimes::inventory(&for_task)).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "building the runtime inventory failed");
+            runtimes::Inventory { generation: snap.generation, default_runtime: snap.runtimes.default.clone(), runtimes: Vec::new() }
+        });
         for rec in self.containers.list().iter().filter(|r| r.state.running) {
             let name = rec.pinned_runtime.as_ref().map(|p| p.name.as_str()).unwrap_or(rec.host_config.runtime.as_str());
             if let Some(row) = inv.runtimes.iter_mut().find(|r| r.name == name) {

@@ -1,4 +1,5 @@
-//! The runtime service: reloads (serialized, off the async threads) and the
+//! The runtime service: reloads (serialized, off the async threads), name
+//! resolution ([`resolve`]: PATH searches off the async threads too) and the
 //! runtime inventory shown by `berth runtimes` and `GET /berth/v1/runtimes`.
 
 use std::path::PathBuf;
@@ -6,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use berth_config::{ConfigErrors, ConfigStore, Kind, ReloadReport, Snapshot};
+use berth_config::{ConfigErrors, ConfigStore, Kind, ReloadReport, Resolved, Snapshot};
 use serde::Serialize;
 
 /// Why a reload could not run or was refused.
@@ -158,6 +159,20 @@ impl RuntimeService {
     }
 }
 
+/// Resolves a runtime name on `snap` (empty = the default). Configured names
+/// resolve in memory; an implicit shim name searches PATH, which is blocking
+/// file-system work, so it runs on a blocking thread.
+pub async fn resolve(snap: &Arc<Snapshot>, name: &str) -> crate::error::Result<Resolved> {
+    if !snap.runtimes.searches_path(name) {
+        return Ok(snap.get(name)?);
+    }
+    let (snap, name) = (snap.clone(), name.to_string());
+    match tokio::task::spawn_blocking(move || snap.get(&name)).await {
+        Ok(r) => Ok(r?),
+        Err(e) => Err(crate::error::EngineError::Internal(format!("the runtime lookup failed: {e}"))),
+    }
+}
+
 /// One GC of the wrapper directory, serialized with reloads.
 async fn collect(store: &Arc<ConfigStore>, lock: &tokio::sync::Mutex<()>, collected: &Arc<AtomicU64>, pinned: Option<PinnedSource>) -> usize {
     let Some(pinned) = pinned else { return 0 };
@@ -254,7 +269,7 @@ fn implicit_shims(snap: &Snapshot) -> Vec<RuntimeRow> {
             let Some(rest) = file.strip_prefix("containerd-shim-") else { continue };
             let Some((name, version)) = rest.rsplit_once('-') else { continue };
             let shim = format!("io.containerd.{name}.{version}");
-            if configured.contains(shim.as_str()) || rows.iter().any(|r| r.name == shim) {
+            if !berth_config::load::valid_runtime_name(&shim) || configured.contains(shim.as_str()) || rows.iter().any(|r| r.name == shim) {
                 continue;
             }
             rows.push(RuntimeRow {

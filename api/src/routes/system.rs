@@ -125,7 +125,7 @@ async fn reload(State(state): State<AppState>, Query(q): Query<HashMap<String, S
 }
 
 async fn runtimes(State(state): State<AppState>) -> Response {
-    json_response(StatusCode::OK, &state.engine.inventory())
+    json_response(StatusCode::OK, &state.engine.inventory().await)
 }
 
 fn os_release() -> (String, String) {

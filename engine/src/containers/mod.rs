@@ -116,12 +116,10 @@ impl ContainerService {
         if !rec.host_config.runtime.is_empty() {
             attrs.insert("runtime".to_string(), rec.host_config.runtime.clone());
         }
-        for (k, v) in &rec.config.labels {
-            attrs.entry(k.clone()).or_insert_with(|| v.clone());
-        }
         for (k, v) in extra {
             attrs.insert(k.to_string(), v.clone());
         }
+        crate::events::add_labels(&mut attrs, &rec.config.labels);
         self.events.publish(Event::new("container", action, &rec.id, attrs));
     }
 
@@ -138,7 +136,7 @@ impl ContainerService {
         if req.host_config.runtime.is_empty() {
             req.host_config.runtime = snap.runtimes.default.clone();
         }
-        let resolved = snap.get(&req.host_config.runtime)?;
+        let resolved = crate::runtimes::resolve(&snap, &req.host_config.runtime).await?;
         resolved.check_network_mode(&req.host_config.network_mode).map_err(EngineError::InvalidParameter)?;
         let confine = self.confinement(&req.host_config, &snap).await?;
         if confine.custom_seccomp {
