@@ -42,6 +42,8 @@ pub enum CreateError {
     /// dockerd's `errMountConfig`.
     #[error("invalid mount config for type \"{kind}\": {reason}")]
     MountConfig { kind: String, reason: String },
+    #[error("{0}")]
+    Conflict(String),
     /// Options berth does not implement, all of them at once.
     #[error("berth does not support {} yet; remove {} from the request", .0.join(", "), if .0.len() == 1 { "it" } else { "them" })]
     Unsupported(Vec<String>),
@@ -96,9 +98,10 @@ pub async fn read_create_request(req: axum::extract::Request, name: Option<&str>
     let limit = super::body::MAX_JSON_BODY;
     super::body::check_content_length(req.headers(), limit)?;
     let bytes = super::body::read_limited(req.into_body(), limit).await?;
-    let body = decode_create_body(&bytes)?;
+    let mut body = decode_create_body(&bytes)?;
     // The body decoded, so it is JSON.
     let raw: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    top_level_runtime(&raw, &mut body)?;
     let unsupported = unsupported_fields(&raw);
     if !unsupported.is_empty() {
         return Err(CreateError::Unsupported(unsupported).into());
@@ -106,9 +109,27 @@ pub async fn read_create_request(req: axum::extract::Request, name: Option<&str>
     Ok(from_docker(body, name)?)
 }
 
+/// docker-py (`create_container(runtime=…)`) sends the runtime at the top
+/// level of the body, where dockerd's decoder drops it; berth honours it
+/// when `HostConfig.Runtime` does not say otherwise.
+fn top_level_runtime(raw: &Value, body: &mut ContainerCreateBody) -> Result<(), CreateError> {
+    let Some(rt) = raw.get("Runtime").and_then(Value::as_str).filter(|s| !s.is_empty()) else { return Ok(()) };
+    let hc = body.host_config.get_or_insert_with(Default::default);
+    match hc.runtime.as_deref() {
+        None | Some("") => hc.runtime = Some(rt.to_owned()),
+        Some(other) if other == rt => {}
+        Some(other) => {
+            return Err(CreateError::Conflict(format!(
+                "Runtime {rt:?} and HostConfig.Runtime {other:?} disagree; give the runtime once"
+            )))
+        }
+    }
+    Ok(())
+}
+
 /// `Config` fields berth maps.
 const MAPPED_CONFIG: &[&str] = &[
-    "Hostname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd",
+    "Runtime", "Hostname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd",
     "Image", "WorkingDir", "Entrypoint", "Labels", "StopSignal", "StopTimeout", "HostConfig", "NetworkingConfig",
 ];
 
@@ -454,6 +475,18 @@ mod tests {
         .is_empty());
         let e = CreateError::Unsupported(vec!["HostConfig.Dns".into()]).to_string();
         assert_eq!(e, "berth does not support HostConfig.Dns yet; remove it from the request");
+    }
+
+    #[test]
+    fn a_top_level_runtime_is_honoured() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let req = |body: &str| http::Request::builder().body(axum::body::Body::from(body.to_owned())).unwrap();
+        let r = rt.block_on(read_create_request(req(r#"{"Image":"bb","Runtime":"crun"}"#), None)).unwrap();
+        assert_eq!(r.host_config.runtime, "crun");
+        let r = rt.block_on(read_create_request(req(r#"{"Image":"bb","Runtime":"crun","HostConfig":{"Runtime":"crun"}}"#), None)).unwrap();
+        assert_eq!(r.host_config.runtime, "crun");
+        let e = rt.block_on(read_create_request(req(r#"{"Image":"bb","Runtime":"crun","HostConfig":{"Runtime":"runc"}}"#), None)).unwrap_err();
+        assert!(e.message.contains("disagree"), "{}", e.message);
     }
 
     #[test]
