@@ -60,7 +60,16 @@ impl Engine {
         let ctd = ctd::Ctd::new(client).await?;
         let events = Arc::new(events::EventBus::new());
         let metrics = Arc::new(metrics::Metrics::new());
-        let images = Arc::new(images::ImageService::new(ctd.images.clone(), events.clone()));
+        // Uploads interrupted by a crash left their scratch directories.
+        let scratch = images::scratch::Scratch::new(store.root().join("tmp"));
+        let cleaner = scratch.clone();
+        match tokio::task::spawn_blocking(move || cleaner.clean()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(removed = n, dir = %scratch.base().display(), "removed scratch directories of interrupted uploads"),
+            Ok(Err(e)) => tracing::warn!(error = %e, dir = %scratch.base().display(), "cleaning scratch directories failed"),
+            Err(e) => tracing::warn!(error = %e, "scratch clean-up task failed"),
+        }
+        let images = Arc::new(images::ImageService::new(ctd.images.clone(), events.clone(), scratch));
         let containers = Arc::new(containers::ContainerService::new(store, ctd, images.clone(), runtimes.clone(), events.clone(), metrics.clone(), exec_root));
         containers.set_self();
         let pins = Arc::downgrade(&containers);

@@ -13,6 +13,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use berth_engine::images::scratch::ScratchKind;
 use berth_engine::images::{ImageDetails, ImageSummary, ImportOptions, LoadedImage, Removed};
 use berth_store::timefmt::{format_rfc3339_nano, parse_rfc3339};
 use futures_util::StreamExt;
@@ -60,23 +61,33 @@ fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{what}: {e}"))
 }
 
-/// A scratch directory under `<data-root>/tmp`, removed when dropped.
-fn scratch(state: &AppState, prefix: &str) -> Result<tempfile::TempDir, ApiError> {
-    let base = state.daemon.data_root.join("tmp");
-    std::fs::create_dir_all(&base).map_err(|e| internal(&format!("creating {}", base.display()), e))?;
-    tempfile::Builder::new().prefix(prefix).tempdir_in(&base).map_err(|e| internal(&format!("creating a directory in {}", base.display()), e))
+/// A scratch directory for one upload (see `berth_engine::images::scratch`).
+fn scratch(state: &AppState, kind: ScratchKind) -> Result<tempfile::TempDir, ApiError> {
+    Ok(state.engine.images.scratch(kind)?)
+}
+
+/// Removes a scratch directory off the async threads (it may hold
+/// gigabytes).
+async fn discard(dir: tempfile::TempDir) {
+    let _ = tokio::task::spawn_blocking(move || drop(dir)).await;
 }
 
 /// Streams a request body (possibly chunked) to a file, never holding it
-/// in memory.
-async fn body_to_file(body: Body, path: &std::path::Path) -> Result<u64, ApiError> {
+/// in memory; a body over `limit` bytes is refused as it arrives.
+async fn body_to_file(body: Body, path: &std::path::Path, limit: u64) -> Result<u64, ApiError> {
     let mut file = tokio::fs::File::create(path).await.map_err(|e| internal(&format!("creating {}", path.display()), e))?;
     let mut stream = body.into_data_stream();
     let mut total = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
-        file.write_all(&chunk).await.map_err(|e| internal(&format!("writing {}", path.display()), e))?;
         total += chunk.len() as u64;
+        if total > limit {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the upload is over berth's limit of {} GiB for an archive; nothing was stored", limit >> 30),
+            ));
+        }
+        file.write_all(&chunk).await.map_err(|e| internal(&format!("writing {}", path.display()), e))?;
     }
     file.flush().await.map_err(|e| internal(&format!("writing {}", path.display()), e))?;
     Ok(total)
@@ -388,29 +399,22 @@ async fn create(State(state): State<AppState>, RawQuery(raw): RawQuery, body: Bo
     if let Some(n) = &name {
         berth_engine::reference::parse(n).map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
-    let dir = scratch(&state, "import-")?;
+    let dir = scratch(&state, ScratchKind::Import)?;
     let layer = dir.path().join("layer.tar");
-    body_to_file(body, &layer).await?;
-    let id = state
-        .engine
-        .images
-        .import_tarball(ImportOptions {
+    let id = async {
+        body_to_file(body, &layer, state.engine.images.upload_limit()).await?;
+        let options = ImportOptions {
             layer,
             name,
             changes: q.all("changes"),
             message: q.get("message").map(str::to_string),
             source: Some("-".into()),
-        })
-        .await
-        .map_err(|e| match e {
-            // A bad tarball is dockerd's 500, not a 400.
-            berth_engine::EngineError::InvalidParameter(m) if m.starts_with("Error processing tar file") => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m)
-            }
-            other => other.into(),
-        })?;
-    drop(dir);
-    Ok(json_lines(&[json!({ "status": id })]))
+        };
+        Ok::<String, ApiError>(state.engine.images.import_tarball(options).await?)
+    }
+    .await;
+    discard(dir).await;
+    Ok(json_lines(&[json!({ "status": id? })]))
 }
 
 // ---------------------------------------------------------------------------
@@ -419,14 +423,17 @@ async fn create(State(state): State<AppState>, RawQuery(raw): RawQuery, body: Bo
 async fn load(State(state): State<AppState>, RawQuery(raw): RawQuery, body: Body) -> Response {
     let _ = Query::parse(raw); // `quiet` changes nothing: berth sends no progress bars.
     let result = async {
-        let dir = scratch(&state, "load-")?;
+        let dir = scratch(&state, ScratchKind::Load)?;
         let archive = dir.path().join("archive.tar");
         let work = dir.path().join("files");
-        std::fs::create_dir(&work).map_err(|e| internal("creating the load directory", e))?;
-        body_to_file(body, &archive).await?;
-        let loaded = state.engine.images.load(archive, work).await?;
-        drop(dir);
-        Ok::<Vec<LoadedImage>, ApiError>(loaded)
+        let loaded = async {
+            std::fs::create_dir(&work).map_err(|e| internal("creating the load directory", e))?;
+            body_to_file(body, &archive, state.engine.images.upload_limit()).await?;
+            Ok::<Vec<LoadedImage>, ApiError>(state.engine.images.load(archive, work).await?)
+        }
+        .await;
+        discard(dir).await;
+        loaded
     }
     .await;
     match result {

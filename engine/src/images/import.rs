@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use berth_containerd::oci::ImageConfigFile;
 use berth_containerd::{ConfigSource, ImageConfig, ImportRequest};
 
-use super::archive::check_tarball;
+use super::archive::{check_tarball, ArchiveError};
 use super::change::apply_changes;
 use super::{familiar, ImageService};
 use crate::error::{EngineError, Result};
@@ -36,15 +36,15 @@ impl ImageService {
         let mut cfg = ImageConfig::default();
         apply_changes(&mut cfg, &opts.changes)?;
         let path = opts.layer.clone();
-        let digests = tokio::task::spawn_blocking(move || -> Result<berth_containerd::layers::LayerDigests> {
-            check_tarball(&path)?;
-            berth_containerd::layers::inspect_layer(&path).map_err(|e| EngineError::Internal(format!("Error processing tar file: {e}")))
-        })
-        .await
-        .map_err(|e| EngineError::Internal(format!("import task: {e}")))??;
+        let limits = self.import_limits;
+        // One pass: the tar is checked and its diffID computed.
+        let diff_id = tokio::task::spawn_blocking(move || check_tarball(&path, &limits, true).map(|s| s.digest.unwrap_or_default()))
+            .await
+            .map_err(|e| EngineError::Internal(format!("import task: {e}")))?
+            .map_err(import_error)?;
 
         let now = berth_store::timefmt::now_rfc3339_nano();
-        let mut file = ImageConfigFile::build(&cfg, vec![digests.diff_id.clone()]);
+        let mut file = ImageConfigFile::build(&cfg, vec![diff_id]);
         file.created = Some(now.clone());
         let comment = opts.message.clone().filter(|m| !m.is_empty());
         if let Some(c) = &comment {
@@ -64,6 +64,20 @@ impl ImageService {
         let id = imported.config_digest.clone();
         self.publish("import", &id, names.first().map(|n| familiar(n)));
         Ok(id)
+    }
+}
+
+/// A tarball `docker import` cannot take. Over a limit: 400; not a tar:
+/// 500, with dockerd's "Error processing tar file" (the CLI shows it).
+fn import_error(e: ArchiveError) -> EngineError {
+    match e {
+        ArchiveError::Limit { .. } => EngineError::InvalidParameter(format!(
+            "docker import refused the archive: {e}; nothing was stored (berth's limits on archives are in its README)"
+        )),
+        ArchiveError::NotTar(m) => {
+            EngineError::Internal(format!("Error processing tar file: the input is not a tar archive (plain or gzip-compressed): {m}"))
+        }
+        ArchiveError::Invalid(m) | ArchiveError::Io(m) => EngineError::Internal(format!("Error processing tar file: {m}")),
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use berth_containerd::{ConfigSource, ImportRequest};
 
-use super::archive::read_save_archive;
+use super::archive::{check_layers, read_save_archive, ArchiveError};
 use super::{familiar, ImageService};
 use crate::error::{EngineError, Result};
 use crate::reference;
@@ -15,17 +15,31 @@ impl ImageService {
     /// plain or gzip) from `archive`, unpacking it under `work` (an empty
     /// scratch directory the caller removes), and imports every image with
     /// its config byte for byte (so ids are preserved) and its tags.
+    ///
+    /// The whole archive is checked before anything is stored: its tar
+    /// structure and sizes (see [`super::archive::SaveArchiveLimits`]), every layer's
+    /// (walked, their decompressed sizes sharing one budget), each config
+    /// against its layers' diffIDs, and every tag.
     pub async fn load(&self, archive: PathBuf, work: PathBuf) -> Result<Vec<LoadedImage>> {
-        let entries = tokio::task::spawn_blocking(move || read_save_archive(&archive, &work))
-            .await
-            .map_err(|e| EngineError::Internal(format!("load task: {e}")))??;
-        let mut loaded = Vec::new();
+        let limits = self.load_limits;
+        let entries = tokio::task::spawn_blocking(move || {
+            let images = read_save_archive(&archive, &work, &limits).map_err(|e| load_error(None, e))?;
+            check_layers(&images, &limits.tar).map_err(|e| load_error(Some(&e.layer), e.error))?;
+            Ok::<_, EngineError>(images)
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("load task: {e}")))??;
+        let mut planned = Vec::new();
         for entry in entries {
             let mut names = Vec::new();
             for tag in &entry.repo_tags {
                 let r = reference::parse(tag).map_err(|e| EngineError::InvalidParameter(format!("invalid tag {tag:?} in manifest.json: {e}")))?;
                 names.push(r.full());
             }
+            planned.push((entry, names));
+        }
+        let mut loaded = Vec::new();
+        for (entry, names) in planned {
             for n in &names {
                 self.keep_displaced(n).await?;
             }
@@ -47,6 +61,20 @@ impl ImageService {
             loaded.push(LoadedImage { id: imported.config_digest, tags });
         }
         Ok(loaded)
+    }
+}
+
+/// An archive `docker load` cannot take (400), or berth's own failure
+/// (500). `layer` names the layer (or config) the error is about.
+fn load_error(layer: Option<&str>, e: ArchiveError) -> EngineError {
+    let about = layer.map(|l| format!("{l}: ")).unwrap_or_default();
+    match e {
+        ArchiveError::Limit { .. } => EngineError::InvalidParameter(format!(
+            "loading the archive: refused: {about}{e}; nothing was stored (berth's limits on archives are in its README)"
+        )),
+        ArchiveError::NotTar(m) => EngineError::InvalidParameter(format!("loading the archive: {about}the input is not a tar archive: {m}")),
+        ArchiveError::Invalid(m) => EngineError::InvalidParameter(format!("loading the archive: {about}{m}")),
+        ArchiveError::Io(m) => EngineError::Internal(format!("loading the archive: {m}")),
     }
 }
 

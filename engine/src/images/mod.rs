@@ -19,13 +19,16 @@ use crate::error::{EngineError, Result};
 use crate::events::{Event, EventBus};
 use crate::reference::{self, Reference};
 use crate::spec::ImageDefaults;
+use archive::{SaveArchiveLimits, TarLimits};
+use scratch::{Scratch, ScratchKind};
 
-mod archive;
+pub mod archive;
 pub mod change;
 mod import;
 mod load;
 mod remove;
 mod save;
+pub mod scratch;
 
 pub use change::apply_changes;
 pub use import::ImportOptions;
@@ -57,6 +60,12 @@ pub struct ImageSummary {
 pub struct ImageService {
     store: ImageStore,
     events: Arc<EventBus>,
+    scratch: Scratch,
+    /// Bounds on a `docker import` tarball.
+    import_limits: TarLimits,
+    /// Bounds on a `docker load` archive (and, through its `tar`, on its
+    /// layers).
+    load_limits: SaveArchiveLimits,
 }
 
 /// Runnable defaults of an image config.
@@ -75,8 +84,22 @@ fn is_hex(s: &str) -> bool {
 }
 
 impl ImageService {
-    pub fn new(store: ImageStore, events: Arc<EventBus>) -> Self {
-        ImageService { store, events }
+    /// A service over `store`; uploads get scratch directories from
+    /// `scratch` (see [`scratch::Scratch::clean`] for start-up).
+    pub fn new(store: ImageStore, events: Arc<EventBus>, scratch: Scratch) -> Self {
+        ImageService { store, events, scratch, import_limits: TarLimits::DEFAULT, load_limits: SaveArchiveLimits::DEFAULT }
+    }
+
+    /// A scratch directory for one upload, removed when dropped.
+    pub fn scratch(&self, kind: ScratchKind) -> Result<tempfile::TempDir> {
+        self.scratch.create(kind).map_err(|e| EngineError::Internal(format!("creating a scratch directory in {}: {e}", self.scratch.base().display())))
+    }
+
+    /// The most bytes an upload (`docker import`, `docker load`) may have:
+    /// its decompressed stream is bounded by this, so a larger upload
+    /// cannot be acceptable.
+    pub fn upload_limit(&self) -> u64 {
+        self.import_limits.total.max(self.load_limits.tar.total)
     }
 
     pub fn store(&self) -> &ImageStore {
