@@ -21,7 +21,7 @@ use http::{header, HeaderValue, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
-use crate::docker::filters::{labels_match, FilterError, Filters};
+use crate::docker::filters::{labels_match, FilterError, Filters, ReferenceFilter};
 use crate::docker::params::{parse_bool, parse_time};
 use crate::error::{json_response, ApiError};
 use crate::AppState;
@@ -135,28 +135,6 @@ fn familiar_names(names: &[String]) -> Vec<String> {
 // ---------------------------------------------------------------------------
 // GET /images/json
 
-/// `path.Match`-style glob: `*` and `?` do not cross `/`; `\` escapes.
-fn glob_match(pattern: &str, s: &str) -> bool {
-    fn go(p: &[char], s: &[char]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some('*') => (0..=s.len()).take_while(|&i| i == 0 || s[i - 1] != '/').any(|i| go(&p[1..], &s[i..])),
-            Some('?') => !s.is_empty() && s[0] != '/' && go(&p[1..], &s[1..]),
-            Some('\\') if p.len() > 1 => !s.is_empty() && s[0] == p[1] && go(&p[2..], &s[1..]),
-            Some(c) => !s.is_empty() && s[0] == *c && go(&p[1..], &s[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let s: Vec<char> = s.chars().collect();
-    go(&p, &s)
-}
-
-/// Docker's `reference` filter: the pattern against `repo:tag` or `repo`.
-fn reference_matches(pattern: &str, familiar_tag: &str) -> bool {
-    let repo = familiar_tag.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map(|(r, _)| r).unwrap_or(familiar_tag);
-    glob_match(pattern, familiar_tag) || glob_match(pattern, repo)
-}
-
 fn dangling_value(filters: &Filters) -> Result<Option<bool>, FilterError> {
     match filters.get("dangling").last() {
         None => Ok(None),
@@ -189,7 +167,7 @@ async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
         Some(v) => Some(created_of(&state, "since", v).await?),
         None => None,
     };
-    let patterns = filters.get("reference");
+    let references = ReferenceFilter::new(filters.get("reference"))?;
     let mut out: Vec<(i64, Value)> = Vec::new();
     for s in state.engine.images.list().await? {
         let created = unix_secs(s.info.config.created.as_deref());
@@ -198,8 +176,8 @@ async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
         if dangling.is_some_and(|d| d != is_dangling) {
             continue;
         }
-        if !patterns.is_empty() {
-            tags.retain(|t| patterns.iter().any(|p| reference_matches(p, t)));
+        if !references.is_empty() {
+            tags.retain(|t| references.matches(t));
             if tags.is_empty() {
                 continue;
             }
@@ -581,21 +559,6 @@ async fn prune(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs_like_go_path_match() {
-        assert!(glob_match("bb", "bb"));
-        assert!(glob_match("b*", "bb"));
-        assert!(!glob_match("b*", "me/bb"));
-        assert!(glob_match("me/*", "me/bb"));
-        assert!(glob_match("b?", "bb"));
-        assert!(!glob_match("b", "bb"));
-        assert!(reference_matches("bb", "bb:latest"));
-        assert!(reference_matches("bb:latest", "bb:latest"));
-        assert!(!reference_matches("bb:v1", "bb:latest"));
-        assert!(reference_matches("bb:*", "bb:v1"));
-        assert!(reference_matches("localhost:5000/x", "localhost:5000/x:1"));
-    }
 
     #[test]
     fn inspect_has_the_fixture_keys() {
