@@ -1,7 +1,7 @@
 //! `docker import --change`: Dockerfile instructions applied to an image
 //! config. Pure: no I/O, every input gives a config or an error.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use berth_containerd::ImageConfig;
 
@@ -13,7 +13,12 @@ const CHANGE_INSTRUCTIONS: &[&str] = &["CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LA
 /// Applies Dockerfile instructions to `cfg`: `CMD`, `ENTRYPOINT` (JSON array
 /// or shell form → `["/bin/sh","-c",…]`), `ENV`, `LABEL` (`k=v …` or the
 /// legacy `k v`), `WORKDIR`, `USER`, `EXPOSE`, `VOLUME`, `STOPSIGNAL`.
+///
+/// Linear in the size of `changes` (a client sends them in one query
+/// string): `ENV` pairs are gathered and set once at the end, `WORKDIR`
+/// extends the path in place.
 pub fn apply_changes(cfg: &mut ImageConfig, changes: &[String]) -> Result<()> {
+    let mut env_pairs: Vec<(String, String)> = Vec::new();
     for change in changes {
         let change = change.trim();
         if change.is_empty() {
@@ -27,14 +32,7 @@ pub fn apply_changes(cfg: &mut ImageConfig, changes: &[String]) -> Result<()> {
         match instr.as_str() {
             "CMD" => cfg.cmd = Some(command_form(rest)),
             "ENTRYPOINT" => cfg.entrypoint = Some(command_form(rest)),
-            "ENV" => {
-                let env = cfg.env.get_or_insert_with(Vec::new);
-                for (k, v) in key_values(rest).map_err(|e| bad(&e))? {
-                    let prefix = format!("{k}=");
-                    env.retain(|e| !e.starts_with(&prefix) && e != &k);
-                    env.push(format!("{k}={v}"));
-                }
-            }
+            "ENV" => env_pairs.extend(key_values(rest).map_err(|e| bad(&e))?),
             "LABEL" => {
                 let labels = cfg.labels.get_or_insert_with(BTreeMap::new);
                 for (k, v) in key_values(rest).map_err(|e| bad(&e))? {
@@ -46,11 +44,15 @@ pub fn apply_changes(cfg: &mut ImageConfig, changes: &[String]) -> Result<()> {
                     return Err(bad("WORKDIR needs a path"));
                 }
                 let dir = unquote(rest);
-                cfg.working_dir = Some(match cfg.working_dir.as_deref() {
-                    Some(prev) if !dir.starts_with('/') && !prev.is_empty() => format!("{}/{dir}", prev.trim_end_matches('/')),
-                    _ if !dir.starts_with('/') => format!("/{dir}"),
-                    _ => dir,
-                });
+                let wd = cfg.working_dir.get_or_insert_with(String::new);
+                if dir.starts_with('/') {
+                    *wd = dir;
+                } else {
+                    // Relative: below the previous one (or `/`).
+                    wd.truncate(wd.trim_end_matches('/').len());
+                    wd.push('/');
+                    wd.push_str(&dir);
+                }
             }
             "USER" => {
                 if rest.is_empty() {
@@ -95,7 +97,24 @@ pub fn apply_changes(cfg: &mut ImageConfig, changes: &[String]) -> Result<()> {
             }
         }
     }
+    if !env_pairs.is_empty() {
+        set_env(cfg.env.get_or_insert_with(Vec::new), env_pairs);
+    }
     Ok(())
+}
+
+/// Sets `pairs` (in order) in `env` as successive `ENV` lines do: a key
+/// set again leaves its old place and goes to the end. Keys never hold
+/// `=`. Linear.
+fn set_env(env: &mut Vec<String>, pairs: Vec<(String, String)>) {
+    let key_of = |e: &str| e.split_once('=').map(|(k, _)| k.to_owned()).unwrap_or_else(|| e.to_owned());
+    let last: HashMap<&str, usize> = pairs.iter().enumerate().map(|(i, (k, _))| (k.as_str(), i)).collect();
+    env.retain(|e| !last.contains_key(key_of(e).as_str()));
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if last[k.as_str()] == i {
+            env.push(format!("{k}={v}"));
+        }
+    }
 }
 
 fn json_array(s: &str) -> Option<Vec<String>> {
@@ -222,6 +241,29 @@ mod tests {
         assert_eq!(c.stop_signal.as_deref(), Some("SIGINT"));
         // Shell form of CMD.
         assert_eq!(changes(&["CMD echo $HOME"]).unwrap().cmd, Some(vec!["/bin/sh".into(), "-c".into(), "echo $HOME".into()]));
+    }
+
+    #[test]
+    fn env_keeps_the_order_of_last_setting() {
+        let mut cfg = ImageConfig { env: Some(vec!["PATH=/bin".into(), "A=0".into(), "BARE".into(), "AB=x".into()]), ..Default::default() };
+        let lines: Vec<String> = ["ENV A=1 B=2", "ENV BARE=now", "ENV A=3", "WORKDIR a//", "WORKDIR b", "WORKDIR /abs"].map(String::from).to_vec();
+        apply_changes(&mut cfg, &lines).unwrap();
+        assert_eq!(cfg.env.unwrap(), vec!["PATH=/bin", "AB=x", "B=2", "BARE=now", "A=3"]);
+        assert_eq!(cfg.working_dir.as_deref(), Some("/abs"));
+    }
+
+    #[test]
+    fn many_changes_take_linear_time() {
+        // What fits in one query string: tens of thousands of pairs or lines.
+        let line = format!("ENV {}", (0..60_000).map(|i| format!("K{}=v", i % 30_000)).collect::<Vec<_>>().join(" "));
+        let lines: Vec<String> = (0..30_000).map(|i| format!("ENV L{i}=v")).chain((0..30_000).map(|_| "WORKDIR abc".to_string())).collect();
+        let start = std::time::Instant::now();
+        assert_eq!(changes(&[&line]).unwrap().env.unwrap().len(), 30_000);
+        let mut cfg = ImageConfig::default();
+        apply_changes(&mut cfg, &lines).unwrap();
+        assert_eq!(cfg.env.unwrap().len(), 30_000);
+        assert_eq!(cfg.working_dir.unwrap().len(), 4 * 30_000);
+        assert!(start.elapsed() < std::time::Duration::from_secs(3), "{:?}", start.elapsed());
     }
 
     #[test]
