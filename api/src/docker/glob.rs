@@ -288,4 +288,61 @@ mod tests {
         let g = compile(&format!("{stars}a{stars}")).unwrap();
         assert!(g.matches("xay") && !g.matches("xy") && !g.matches("x/a"));
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// The same language as a regex: `*` = `[^/]*`, `?` = `[^/]`.
+        fn as_regex(pattern: &str) -> regex::Regex {
+            let mut re = String::from("^");
+            for c in pattern.chars() {
+                match c {
+                    '*' => re.push_str("[^/]*"),
+                    '?' => re.push_str("[^/]"),
+                    c => re.push_str(&regex::escape(&c.to_string())),
+                }
+            }
+            re.push('$');
+            regex::Regex::new(&re).unwrap()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            /// Without classes nothing but a literal `/` can match `/`, and
+            /// then placing each segment leftmost loses no match: the
+            /// answers are those of a regex engine.
+            #[test]
+            fn stars_and_question_marks_are_regular(pattern in "[ab/*?]{0,12}", name in "[ab/]{0,12}") {
+                let g = Glob::new(&pattern).unwrap();
+                prop_assert_eq!(g.matches(&name), as_regex(&pattern).is_match(&name), "{} against {}", pattern, name);
+            }
+
+            /// Any pattern compiles or is refused, and matches anything
+            /// without a panic.
+            #[test]
+            fn any_pattern(pattern in "[ab/*?\\[\\]^\\\\-é]{0,24}", name in "[ab/\\-\\]é]{0,24}", junk in any::<String>()) {
+                for p in [&pattern, &junk] {
+                    if let Ok(g) = Glob::new(p) {
+                        let _ = g.matches(&name);
+                        let _ = g.matches(&junk);
+                    }
+                }
+            }
+
+            /// The worst shapes at the length limit: stars between letters
+            /// against the longest reference; bounded by pattern × name.
+            #[test]
+            fn long_patterns_stay_fast(unit in "(\\*a|a\\*|\\*\\?|\\[a-b\\]\\*)", tail in "[ab]{0,3}", name_len in 0usize..400) {
+                let pattern: String = unit.repeat(MAX_PATTERN / unit.len() - 1) + &tail;
+                let g = Glob::new(&pattern[..pattern.len().min(MAX_PATTERN)]).unwrap();
+                let name = "a".repeat(name_len);
+                let t = std::time::Instant::now();
+                let _ = g.matches(&name);
+                prop_assert!(t.elapsed() < std::time::Duration::from_secs(1), "{:?}", t.elapsed());
+            }
+        }
+    }
 }

@@ -274,4 +274,45 @@ mod tests {
         }
         assert!(changes(&["RUN x"]).unwrap_err().to_string().starts_with("RUN is not a valid change command"));
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A change line: an instruction (any case, sometimes unknown) and
+        /// text rich in what the parsers treat specially.
+        fn line() -> impl Strategy<Value = String> {
+            let instr = prop::sample::select(vec![
+                "CMD", "cmd", "ENTRYPOINT", "ENV", "env", "EXPOSE", "LABEL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR", "RUN", "", "Env",
+            ]);
+            (instr, "[ \t=\"'\\\\\\[\\],/a-zA-Z0-9:\\-é]{0,60}").prop_map(|(i, rest)| format!("{i} {rest}"))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            /// Any lines: a config or a 400, never a panic or another kind.
+            #[test]
+            fn any_lines(lines in prop::collection::vec(line(), 0..6), raw in prop::collection::vec(any::<String>(), 0..3)) {
+                for input in [&lines, &raw] {
+                    let mut cfg = ImageConfig::default();
+                    match apply_changes(&mut cfg, input) {
+                        Ok(()) => {}
+                        Err(EngineError::InvalidParameter(_)) => {}
+                        Err(other) => prop_assert!(false, "{other:?}"),
+                    }
+                }
+            }
+
+            /// `ENV k="v"` and `LABEL "k"="v"` store exactly k and v.
+            #[test]
+            fn env_and_labels_round_trip(k in "[A-Za-z_][A-Za-z0-9_]{0,10}", v in "[^\"\\\\]{0,30}") {
+                let mut cfg = ImageConfig::default();
+                apply_changes(&mut cfg, &[format!("ENV {k}=\"{v}\""), format!("LABEL \"{k}\"=\"{v}\"")]).unwrap();
+                prop_assert_eq!(cfg.env.unwrap(), vec![format!("{k}={v}")]);
+                prop_assert_eq!(cfg.labels.unwrap().get(&k).cloned(), Some(v));
+            }
+        }
+    }
 }

@@ -309,4 +309,56 @@ mod tests {
         assert_eq!(clean_archive_path("/abs/x").as_deref(), Some("abs/x"));
         assert_eq!(clean_archive_path("../x"), None);
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+            /// Any bytes: a manifest or an error, never a panic.
+            #[test]
+            fn manifests_from_anything(raw in prop::collection::vec(any::<u8>(), 0..512), text in "[\\[\\]{}\",:a-zA-Z0-9 ]{0,200}") {
+                let limits = SaveArchiveLimits { layers: 3, ..SaveArchiveLimits::DEFAULT };
+                for input in [raw.as_slice(), text.as_bytes()] {
+                    if let Ok(m) = parse_manifest(input, &limits) {
+                        prop_assert!(!m.is_empty());
+                        prop_assert!(m.iter().all(|e| e.layers.len() <= 3));
+                    }
+                }
+            }
+
+            /// Manifests as docker save writes them read back.
+            #[test]
+            fn manifests_round_trip(images in prop::collection::vec(("[a-f0-9]{1,64}\\.json", prop::option::of(prop::collection::vec("[a-z]{1,10}:[a-z0-9]{1,5}", 0..3)), prop::collection::vec("[a-f0-9]{1,64}/layer\\.tar", 0..4)), 1..4)) {
+                let json: Vec<serde_json::Value> = images.iter().map(|(c, t, l)| serde_json::json!({ "Config": c, "RepoTags": t, "Layers": l })).collect();
+                let m = parse_manifest(&serde_json::to_vec(&json).unwrap(), &SaveArchiveLimits::DEFAULT).unwrap();
+                let got: Vec<(String, Option<Vec<String>>, Vec<String>)> = m.into_iter().map(|e| (e.config, e.repo_tags, e.layers)).collect();
+                prop_assert_eq!(got, images);
+            }
+
+            /// Unpacking any bytes under a scratch directory: an answer,
+            /// and nothing written outside it.
+            #[test]
+            fn unpacking_anything(data in prop::collection::vec(any::<u8>(), 0..3000)) {
+                let dir = tempfile::tempdir().unwrap();
+                let archive = dir.path().join("a.tar");
+                std::fs::write(&archive, &data).unwrap();
+                let work = dir.path().join("w");
+                std::fs::create_dir(&work).unwrap();
+                let limits = SaveArchiveLimits { tar: TarLimits { entries: 8, total: 8192, ..TarLimits::DEFAULT }, ..SaveArchiveLimits::DEFAULT };
+                let _ = read_save_archive(&archive, &work, &limits);
+                let mut top: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+                top.sort();
+                prop_assert_eq!(top, vec!["a.tar".to_string(), "w".to_string()]);
+                for f in std::fs::read_dir(&work).unwrap() {
+                    let f = f.unwrap();
+                    prop_assert!(f.file_type().unwrap().is_file());
+                    prop_assert!(f.file_name().to_string_lossy().starts_with('f'));
+                }
+            }
+        }
+    }
 }

@@ -596,4 +596,146 @@ mod tests {
         h[148..156].copy_from_slice(format!("{:06o}\0 ", signed).as_bytes());
         assert_eq!(list(&h, small()).unwrap().len(), 1);
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A path of 1-6 segments of 1-60 characters: long enough for GNU
+        /// long names and ustar prefixes.
+        fn path() -> impl Strategy<Value = String> {
+            prop::collection::vec("[a-z0-9._-]{1,60}", 1..6)
+                .prop_map(|segs| segs.join("/"))
+                .prop_filter("no . or .. segment", |p| p.split('/').all(|s| s != "." && s != ".."))
+        }
+
+        fn entries() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
+            prop::collection::vec((path(), prop::collection::vec(any::<u8>(), 0..1500)), 0..8)
+        }
+
+        fn build(entries: &[(String, Vec<u8>)], gnu: bool) -> Vec<u8> {
+            let mut b = tar::Builder::new(Vec::new());
+            for (p, data) in entries {
+                let mut h = if gnu { tar::Header::new_gnu() } else { tar::Header::new_ustar() };
+                h.set_size(data.len() as u64);
+                h.set_mode(0o644);
+                b.append_data(&mut h, p, &data[..]).unwrap();
+            }
+            b.into_inner().unwrap()
+        }
+
+        /// (path, body) of each entry.
+        type Seen = Vec<(Vec<u8>, Vec<u8>)>;
+
+        /// Walks `data` reading every body; the answer and what it saw.
+        fn seen(data: &[u8], limits: TarLimits) -> (Result<Summary, ArchiveError>, Seen) {
+            let mut out = Vec::new();
+            let r = walk(data, &WalkOptions::new(limits), |e, body| {
+                let mut b = Vec::new();
+                body.read_to_end(&mut b).map_err(|e| ArchiveError::NotTar(e.to_string()))?;
+                assert!(b.len() as u64 <= e.size);
+                out.push((e.path.clone(), b));
+                Ok(())
+            });
+            (r, out)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+            /// Archives the tar crate writes (GNU long names, ustar
+            /// prefixes) read back entry for entry.
+            #[test]
+            fn round_trip(entries in entries(), gnu in any::<bool>()) {
+                let data = build(&entries, gnu);
+                let (r, got) = seen(&data, TarLimits::DEFAULT);
+                let summary = r.unwrap();
+                prop_assert_eq!(summary.entries, entries.len() as u64);
+                prop_assert_eq!(summary.bytes, data.len() as u64);
+                let want: Seen = entries.into_iter().map(|(p, d)| (p.into_bytes(), d)).collect();
+                prop_assert_eq!(got, want);
+            }
+
+            /// Any bytes: an answer, never a panic; the whole input is
+            /// read when it is accepted, and no more than the limits allow.
+            #[test]
+            fn arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..4096)) {
+                let limits = TarLimits { path: 64, pax_header: 256, entries: 4, total: 2048 };
+                let (r, got) = seen(&data, limits);
+                prop_assert!(got.len() <= 4);
+                if let Ok(s) = r {
+                    prop_assert_eq!(s.bytes, data.len() as u64);
+                    prop_assert!(s.bytes <= 2048);
+                }
+            }
+
+            /// Valid archives with bytes changed or cut short.
+            #[test]
+            fn mutated_archives(
+                entries in entries(),
+                edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+                cut in any::<prop::sample::Index>(),
+                do_cut in any::<bool>(),
+            ) {
+                let mut data = build(&entries, true);
+                if !data.is_empty() {
+                    for (at, b) in edits {
+                        let i = at.index(data.len());
+                        data[i] = b;
+                    }
+                    if do_cut {
+                        data.truncate(cut.index(data.len()));
+                    }
+                }
+                let (r, _) = seen(&data, TarLimits::DEFAULT);
+                if let Ok(s) = r {
+                    prop_assert_eq!(s.bytes, data.len() as u64);
+                }
+            }
+
+            /// Whatever a header announces, an endless stream behind it is
+            /// read no further than the total limit (plus one read).
+            #[test]
+            fn endless_input_is_read_within_the_limit(
+                kind in prop::sample::select(vec![b'0', b'5', b'L', b'K', b'x', b'g', b'S', b'7', 0, b'Z']),
+                size in prop_oneof![0u64..4096, any::<u64>()],
+                middle in prop::collection::vec(any::<u8>(), 0..1024),
+                fill in prop_oneof![Just(0u8), Just(b'a'), any::<u8>()],
+            ) {
+                let limits = TarLimits { total: 256 << 10, ..TarLimits::DEFAULT };
+                let mut head = header("x", kind, size & ((1 << 63) - 1)).to_vec();
+                head.extend(middle);
+                let mut input = Endless { head, fill, read: 0 };
+                let r = walk(&mut input, &WalkOptions::new(limits), |_, body| {
+                    io::copy(body, &mut io::sink()).map(|_| ()).map_err(|e| ArchiveError::NotTar(e.to_string()))
+                });
+                prop_assert!(r.is_err());
+                prop_assert!(input.read <= (256 << 10) + 1 + 64 * 1024, "read {}", input.read);
+            }
+
+            /// PAX records: any bytes parse or are refused; records berth
+            /// writes come back, newlines and all.
+            #[test]
+            fn pax_records(junk in prop::collection::vec(any::<u8>(), 0..512), path in prop::collection::vec(any::<u8>(), 0..300), size in any::<u64>()) {
+                let _ = parse_pax(&junk);
+                let mut body = pax_record("path", &path);
+                body.extend(pax_record("size", size.to_string().as_bytes()));
+                body.extend(pax_record("SCHILY.xattr.user.x", &junk));
+                let pax = parse_pax(&body).unwrap();
+                prop_assert_eq!(pax.path, Some(path));
+                prop_assert_eq!(pax.size, Some(size));
+            }
+
+            /// Gzip of anything (and anything that merely starts like gzip).
+            #[test]
+            fn gzip_streams(data in prop::collection::vec(any::<u8>(), 0..2048), raw_tail in prop::collection::vec(any::<u8>(), 0..64)) {
+                let limits = TarLimits { total: 64 << 10, ..TarLimits::DEFAULT };
+                let _ = check_stream(&gzip(&data)[..], &WalkOptions::new(limits));
+                let mut fake = vec![0x1f, 0x8b];
+                fake.extend(raw_tail);
+                let _ = check_stream(&fake[..], &WalkOptions::new(limits));
+            }
+        }
+    }
 }
