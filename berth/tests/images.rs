@@ -351,7 +351,7 @@ fn scratch_directories_of_interrupted_uploads_are_removed_at_start() {
     let _ = load.wait();
     assert!(scratch().iter().any(|n| n.starts_with("load-")), "the kill left it: {:?}", scratch());
     d.spawn();
-    assert_eq!(scratch(), Vec::<String>::new(), "removed before the daemon answered");
+    assert_eq!(scratch(), Vec::<String>::new(), "removed before the daemon answered; daemon log:\n{}", tail(&d.log()));
 }
 
 /// Runs docker; `None` if it has not finished within `limit` (then killed).

@@ -64,9 +64,14 @@ impl Engine {
         let scratch = images::scratch::Scratch::new(store.root().join("tmp"));
         let cleaner = scratch.clone();
         match tokio::task::spawn_blocking(move || cleaner.clean()).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(removed = n, dir = %scratch.base().display(), "removed scratch directories of interrupted uploads"),
-            Ok(Err(e)) => tracing::warn!(error = %e, dir = %scratch.base().display(), "cleaning scratch directories failed"),
+            Ok((removed, error)) => {
+                if removed > 0 {
+                    tracing::info!(removed, dir = %scratch.base().display(), "removed scratch directories of interrupted uploads");
+                }
+                if let Some(e) = error {
+                    tracing::warn!(error = %e, "a scratch directory of an interrupted upload could not be removed; remove it by hand");
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "scratch clean-up task failed"),
         }
         let images = Arc::new(images::ImageService::new(ctd.images.clone(), events.clone(), scratch));

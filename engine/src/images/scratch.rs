@@ -42,31 +42,40 @@ impl Scratch {
     }
 
     /// Removes every scratch directory left in the base (call it before
-    /// any upload can start). Returns how many went; entries it does not
-    /// know are left alone. Blocking.
-    pub fn clean(&self) -> std::io::Result<usize> {
+    /// any upload can start). Returns how many went, and the first error:
+    /// an entry that cannot be removed does not stop the others. Entries
+    /// it does not know are left alone. Blocking.
+    pub fn clean(&self) -> (usize, Option<std::io::Error>) {
         let dir = match std::fs::read_dir(&self.base) {
             Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(e),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (0, None),
+            Err(e) => return (0, Some(e)),
         };
         let mut removed = 0;
+        let mut first_error = None;
         for entry in dir {
-            let entry = entry?;
-            let name = entry.file_name();
-            let ours = name.to_str().is_some_and(|n| PREFIXES.iter().any(|p| n.starts_with(p)));
-            if !ours {
-                continue;
-            }
-            let path = entry.path();
-            let r = if entry.file_type()?.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            let r = entry.and_then(|entry| {
+                let ours = entry.file_name().to_str().is_some_and(|n| PREFIXES.iter().any(|p| n.starts_with(p)));
+                if !ours {
+                    return Ok(false);
+                }
+                let path = entry.path();
+                let r = if entry.file_type()?.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+                match r {
+                    Ok(()) => Ok(true),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                    Err(e) => Err(std::io::Error::new(e.kind(), format!("removing {}: {e}", path.display()))),
+                }
+            });
             match r {
-                Ok(()) => removed += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
+                Ok(true) => removed += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
-        Ok(removed)
+        (removed, first_error)
     }
 }
 
@@ -78,7 +87,7 @@ mod tests {
     fn leftovers_are_removed_and_nothing_else() {
         let root = tempfile::tempdir().unwrap();
         let s = Scratch::new(root.path().join("tmp"));
-        assert_eq!(s.clean().unwrap(), 0, "no base yet");
+        assert_eq!(s.clean().0, 0, "no base yet");
         // What a killed daemon leaves: a load with unpacked files, an import.
         let load = s.create(ScratchKind::Load).unwrap().keep();
         std::fs::create_dir_all(load.join("files")).unwrap();
@@ -86,7 +95,8 @@ mod tests {
         let import = s.create(ScratchKind::Import).unwrap().keep();
         std::fs::write(import.join("layer.tar"), b"x").unwrap();
         std::fs::write(s.base().join("someone-else"), b"keep").unwrap();
-        assert_eq!(s.clean().unwrap(), 2);
+        let (removed, error) = s.clean();
+        assert_eq!((removed, error.map(|e| e.to_string())), (2, None));
         assert!(!load.exists() && !import.exists());
         assert!(s.base().join("someone-else").exists());
         // A live one is removed on drop.
