@@ -61,7 +61,21 @@ impl Engine {
         let ctd = ctd::Ctd::new(client).await?;
         let events = Arc::new(events::EventBus::new());
         let metrics = Arc::new(metrics::Metrics::new());
-        let images = Arc::new(images::ImageService::new(ctd.images.clone(), events.clone()));
+        // Uploads interrupted by a crash left their scratch directories.
+        let scratch = images::scratch::Scratch::new(store.root().join("tmp"));
+        let cleaner = scratch.clone();
+        match tokio::task::spawn_blocking(move || cleaner.clean()).await {
+            Ok((removed, error)) => {
+                if removed > 0 {
+                    tracing::info!(removed, dir = %scratch.base().display(), "removed scratch directories of interrupted uploads");
+                }
+                if let Some(e) = error {
+                    tracing::warn!(error = %e, "a scratch directory of an interrupted upload could not be removed; remove it by hand");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "scratch clean-up task failed"),
+        }
+        let images = Arc::new(images::ImageService::new(ctd.images.clone(), events.clone(), scratch));
         let containers = Arc::new(containers::ContainerService::new(store, ctd, images.clone(), runtimes.clone(), events.clone(), metrics.clone(), exec_root));
         containers.set_self();
         let pins = Arc::downgrade(&containers);

@@ -32,6 +32,7 @@ use berth_store::record::{ContainerRecord, ContainerStatus};
 use berth_store::timefmt::parse_rfc3339;
 use http::StatusCode;
 
+use super::glob::Glob;
 use super::params::parse_time;
 use crate::error::ApiError;
 
@@ -50,6 +51,9 @@ pub enum FilterError {
     /// A value that does not fit its key.
     #[error("invalid filter '{key}={value}'")]
     BadValue { key: String, value: String },
+    /// A glob that cannot be used: a syntax error, or too long.
+    #[error("invalid filter '{key}={}': {reason}", shorten(.value))]
+    BadPattern { key: String, value: String, reason: String },
     /// `before`/`since` name a container that does not exist (404).
     #[error("No such container: {0}")]
     NoSuchContainer(String),
@@ -62,6 +66,14 @@ impl From<FilterError> for ApiError {
             _ => StatusCode::BAD_REQUEST,
         };
         ApiError::new(status, e.to_string())
+    }
+}
+
+/// A client's value, short enough to quote in a message.
+fn shorten(value: &str) -> String {
+    match value.char_indices().nth(64) {
+        Some((at, _)) => format!("{}…", &value[..at]),
+        None => value.to_owned(),
     }
 }
 
@@ -167,6 +179,40 @@ pub fn familiar_image_ref(r: &str) -> String {
         s.to_owned()
     } else {
         format!("{s}:latest")
+    }
+}
+
+/// The image `reference` filter (`docker images --filter reference=…`):
+/// globs ([`Glob`], Go's `path.Match`) matched, as dockerd does, against a
+/// tag's familiar `name:tag` and then its familiar name (`bb:latest`, then
+/// `bb`; `me/app:1`, then `me/app`). Several values are ORed.
+#[derive(Debug, Clone, Default)]
+pub struct ReferenceFilter {
+    globs: Vec<Glob>,
+}
+
+impl ReferenceFilter {
+    /// Compiles the values of `reference`; a bad pattern is a 400 that
+    /// says why.
+    pub fn new(values: &[String]) -> Result<Self, FilterError> {
+        let globs = values
+            .iter()
+            .map(|v| {
+                Glob::new(v).map_err(|e| FilterError::BadPattern { key: "reference".into(), value: v.clone(), reason: e.to_string() })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ReferenceFilter { globs })
+    }
+
+    /// No pattern given.
+    pub fn is_empty(&self) -> bool {
+        self.globs.is_empty()
+    }
+
+    /// Does a familiar `name:tag` match one of the patterns?
+    pub fn matches(&self, familiar_tag: &str) -> bool {
+        let name = familiar_tag.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map(|(r, _)| r).unwrap_or(familiar_tag);
+        self.globs.iter().any(|g| g.matches(familiar_tag) || g.matches(name))
     }
 }
 
@@ -412,6 +458,49 @@ mod tests {
         assert_eq!(familiar_image_ref("localhost:5000/x"), "localhost:5000/x:latest");
         assert_eq!(familiar_image_ref("ghcr.io/a/b:1"), "ghcr.io/a/b:1");
         assert_eq!(familiar_image_ref("docker.io/me/app"), "me/app:latest");
+    }
+
+    #[test]
+    fn reference_filter_like_dockerd() {
+        let r = |p: &str| ReferenceFilter::new(&[p.to_string()]).unwrap();
+        // (pattern, familiar tag, matches): dockerd 20.10's answers.
+        for (p, tag, want) in [
+            ("busybox", "busybox:latest", true),
+            ("busy*", "busybox:latest", true),
+            ("busybox:latest", "busybox:latest", true),
+            ("busybox:*", "busybox:latest", true),
+            ("*:latest", "busybox:latest", true),
+            ("*", "busybox:latest", true),
+            ("b?sybox", "busybox:latest", true),
+            ("[a-c]usybox", "busybox:latest", true),
+            ("[^a]usybox", "busybox:latest", true),
+            ("busybox:lat", "busybox:latest", false),
+            ("library/busybox", "busybox:latest", false),
+            ("docker.io/library/busybox", "busybox:latest", false),
+            ("*/*", "busybox:latest", false),
+            ("berthglob/*", "berthglob/xx/y:1", false),
+            ("berthglob/*/*", "berthglob/xx/y:1", true),
+            ("*/xx/y", "berthglob/xx/y:1", true),
+            ("berthglob/xx[/]y", "berthglob/xx/y:1", true),
+            ("berthglob/*:1", "berthglob/xx/y:1", false),
+            ("berthglob/xx/*:1", "berthglob/xx/y:1", true),
+            ("berthglob/*x[^z]*y", "berthglob/xx/y:1", false),
+            ("localhost:5000/x", "localhost:5000/x:1", true),
+        ] {
+            assert_eq!(r(p).matches(tag), want, "{p} against {tag}");
+        }
+        let two = ReferenceFilter::new(&["nomatch".into(), "bb".into()]).unwrap();
+        assert!(two.matches("bb:1"), "values are ORed");
+        for bad in ["zzz[", "[", "busybox\\"] {
+            let e = ReferenceFilter::new(&[bad.into()]).unwrap_err();
+            assert!(e.to_string().starts_with(&format!("invalid filter 'reference={bad}': syntax error in pattern")), "{e}");
+            assert_eq!(ApiError::from(e).status, StatusCode::BAD_REQUEST);
+        }
+        let e = ReferenceFilter::new(&["*".repeat(100_000)]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("invalid filter 'reference={}…': the pattern is 100000 bytes, longer than the 1024 berth accepts", "*".repeat(64))
+        );
     }
 
     #[test]

@@ -9,12 +9,14 @@
 //! - [`inspect`]: berth-store record → `GET /containers/{id}/json` and the
 //!   `GET /containers/json` list entry.
 //! - [`filters`]: the `filters` query parameter and container matching.
+//! - [`glob`]: Go `path.Match` globs (the image `reference` filter).
 //! - [`stream`]: stdcopy framing and `docker logs` line formatting.
 //! - [`params`]: signals, timestamps, booleans and integers in query strings.
 
 pub mod body;
 pub mod create;
 pub mod filters;
+pub mod glob;
 pub mod inspect;
 pub mod models;
 pub mod params;

@@ -13,6 +13,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use berth_engine::images::scratch::ScratchKind;
 use berth_engine::images::{ImageDetails, ImageSummary, ImportOptions, LoadedImage, Removed};
 use berth_store::timefmt::{format_rfc3339_nano, parse_rfc3339};
 use futures_util::StreamExt;
@@ -20,7 +21,7 @@ use http::{header, HeaderValue, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
-use crate::docker::filters::{labels_match, FilterError, Filters};
+use crate::docker::filters::{labels_match, FilterError, Filters, ReferenceFilter};
 use crate::docker::params::{parse_bool, parse_time};
 use crate::error::{json_response, ApiError};
 use crate::AppState;
@@ -60,23 +61,33 @@ fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{what}: {e}"))
 }
 
-/// A scratch directory under `<data-root>/tmp`, removed when dropped.
-fn scratch(state: &AppState, prefix: &str) -> Result<tempfile::TempDir, ApiError> {
-    let base = state.daemon.data_root.join("tmp");
-    std::fs::create_dir_all(&base).map_err(|e| internal(&format!("creating {}", base.display()), e))?;
-    tempfile::Builder::new().prefix(prefix).tempdir_in(&base).map_err(|e| internal(&format!("creating a directory in {}", base.display()), e))
+/// A scratch directory for one upload (see `berth_engine::images::scratch`).
+fn scratch(state: &AppState, kind: ScratchKind) -> Result<tempfile::TempDir, ApiError> {
+    Ok(state.engine.images.scratch(kind)?)
+}
+
+/// Removes a scratch directory off the async threads (it may hold
+/// gigabytes).
+async fn discard(dir: tempfile::TempDir) {
+    let _ = tokio::task::spawn_blocking(move || drop(dir)).await;
 }
 
 /// Streams a request body (possibly chunked) to a file, never holding it
-/// in memory.
-async fn body_to_file(body: Body, path: &std::path::Path) -> Result<u64, ApiError> {
+/// in memory; a body over `limit` bytes is refused as it arrives.
+async fn body_to_file(body: Body, path: &std::path::Path, limit: u64) -> Result<u64, ApiError> {
     let mut file = tokio::fs::File::create(path).await.map_err(|e| internal(&format!("creating {}", path.display()), e))?;
     let mut stream = body.into_data_stream();
     let mut total = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
-        file.write_all(&chunk).await.map_err(|e| internal(&format!("writing {}", path.display()), e))?;
         total += chunk.len() as u64;
+        if total > limit {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the upload is over berth's limit of {} GiB for an archive; nothing was stored", limit >> 30),
+            ));
+        }
+        file.write_all(&chunk).await.map_err(|e| internal(&format!("writing {}", path.display()), e))?;
     }
     file.flush().await.map_err(|e| internal(&format!("writing {}", path.display()), e))?;
     Ok(total)
@@ -124,28 +135,6 @@ fn familiar_names(names: &[String]) -> Vec<String> {
 // ---------------------------------------------------------------------------
 // GET /images/json
 
-/// `path.Match`-style glob: `*` and `?` do not cross `/`; `\` escapes.
-fn glob_match(pattern: &str, s: &str) -> bool {
-    fn go(p: &[char], s: &[char]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some('*') => (0..=s.len()).take_while(|&i| i == 0 || s[i - 1] != '/').any(|i| go(&p[1..], &s[i..])),
-            Some('?') => !s.is_empty() && s[0] != '/' && go(&p[1..], &s[1..]),
-            Some('\\') if p.len() > 1 => !s.is_empty() && s[0] == p[1] && go(&p[2..], &s[1..]),
-            Some(c) => !s.is_empty() && s[0] == *c && go(&p[1..], &s[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let s: Vec<char> = s.chars().collect();
-    go(&p, &s)
-}
-
-/// Docker's `reference` filter: the pattern against `repo:tag` or `repo`.
-fn reference_matches(pattern: &str, familiar_tag: &str) -> bool {
-    let repo = familiar_tag.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map(|(r, _)| r).unwrap_or(familiar_tag);
-    glob_match(pattern, familiar_tag) || glob_match(pattern, repo)
-}
-
 fn dangling_value(filters: &Filters) -> Result<Option<bool>, FilterError> {
     match filters.get("dangling").last() {
         None => Ok(None),
@@ -178,7 +167,7 @@ async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
         Some(v) => Some(created_of(&state, "since", v).await?),
         None => None,
     };
-    let patterns = filters.get("reference");
+    let references = ReferenceFilter::new(filters.get("reference"))?;
     let mut out: Vec<(i64, Value)> = Vec::new();
     for s in state.engine.images.list().await? {
         let created = unix_secs(s.info.config.created.as_deref());
@@ -187,8 +176,8 @@ async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
         if dangling.is_some_and(|d| d != is_dangling) {
             continue;
         }
-        if !patterns.is_empty() {
-            tags.retain(|t| patterns.iter().any(|p| reference_matches(p, t)));
+        if !references.is_empty() {
+            tags.retain(|t| references.matches(t));
             if tags.is_empty() {
                 continue;
             }
@@ -388,29 +377,22 @@ async fn create(State(state): State<AppState>, RawQuery(raw): RawQuery, body: Bo
     if let Some(n) = &name {
         berth_engine::reference::parse(n).map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
-    let dir = scratch(&state, "import-")?;
+    let dir = scratch(&state, ScratchKind::Import)?;
     let layer = dir.path().join("layer.tar");
-    body_to_file(body, &layer).await?;
-    let id = state
-        .engine
-        .images
-        .import_tarball(ImportOptions {
+    let id = async {
+        body_to_file(body, &layer, state.engine.images.upload_limit()).await?;
+        let options = ImportOptions {
             layer,
             name,
             changes: q.all("changes"),
             message: q.get("message").map(str::to_string),
             source: Some("-".into()),
-        })
-        .await
-        .map_err(|e| match e {
-            // A bad tarball is dockerd's 500, not a 400.
-            berth_engine::EngineError::InvalidParameter(m) if m.starts_with("Error processing tar file") => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m)
-            }
-            other => other.into(),
-        })?;
-    drop(dir);
-    Ok(json_lines(&[json!({ "status": id })]))
+        };
+        Ok::<String, ApiError>(state.engine.images.import_tarball(options).await?)
+    }
+    .await;
+    discard(dir).await;
+    Ok(json_lines(&[json!({ "status": id? })]))
 }
 
 // ---------------------------------------------------------------------------
@@ -419,14 +401,17 @@ async fn create(State(state): State<AppState>, RawQuery(raw): RawQuery, body: Bo
 async fn load(State(state): State<AppState>, RawQuery(raw): RawQuery, body: Body) -> Response {
     let _ = Query::parse(raw); // `quiet` changes nothing: berth sends no progress bars.
     let result = async {
-        let dir = scratch(&state, "load-")?;
+        let dir = scratch(&state, ScratchKind::Load)?;
         let archive = dir.path().join("archive.tar");
         let work = dir.path().join("files");
-        std::fs::create_dir(&work).map_err(|e| internal("creating the load directory", e))?;
-        body_to_file(body, &archive).await?;
-        let loaded = state.engine.images.load(archive, work).await?;
-        drop(dir);
-        Ok::<Vec<LoadedImage>, ApiError>(loaded)
+        let loaded = async {
+            std::fs::create_dir(&work).map_err(|e| internal("creating the load directory", e))?;
+            body_to_file(body, &archive, state.engine.images.upload_limit()).await?;
+            Ok::<Vec<LoadedImage>, ApiError>(state.engine.images.load(archive, work).await?)
+        }
+        .await;
+        discard(dir).await;
+        loaded
     }
     .await;
     match result {
@@ -574,21 +559,6 @@ async fn prune(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs_like_go_path_match() {
-        assert!(glob_match("bb", "bb"));
-        assert!(glob_match("b*", "bb"));
-        assert!(!glob_match("b*", "me/bb"));
-        assert!(glob_match("me/*", "me/bb"));
-        assert!(glob_match("b?", "bb"));
-        assert!(!glob_match("b", "bb"));
-        assert!(reference_matches("bb", "bb:latest"));
-        assert!(reference_matches("bb:latest", "bb:latest"));
-        assert!(!reference_matches("bb:v1", "bb:latest"));
-        assert!(reference_matches("bb:*", "bb:v1"));
-        assert!(reference_matches("localhost:5000/x", "localhost:5000/x:1"));
-    }
 
     #[test]
     fn inspect_has_the_fixture_keys() {
