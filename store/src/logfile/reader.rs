@@ -92,6 +92,26 @@ struct Segment {
     skip: usize,
     /// The live file: more may be appended.
     live: bool,
+    /// Where reading stops (the live file's length when a reader that does
+    /// not follow opened it, as dockerd bounds it): `docker logs --tail 3`
+    /// of a container that writes fast gives 3 lines, not what came after.
+    end: Option<u64>,
+}
+
+impl Segment {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match (&mut self.source, self.end) {
+            (Source::Plain(f), Some(end)) => {
+                let pos = f.stream_position()?;
+                let room = end.saturating_sub(pos).min(buf.len() as u64) as usize;
+                if room == 0 {
+                    return Ok(0);
+                }
+                f.read(&mut buf[..room])
+            }
+            (source, _) => source.read(buf),
+        }
+    }
 }
 
 impl Segment {
@@ -100,7 +120,7 @@ impl Segment {
             Opened::Plain(f) => Source::Plain(f),
             Opened::Gz(f) => Source::Gz(f),
         };
-        Segment { path, source, skip: 0, live: false }
+        Segment { path, source, skip: 0, live: false, end: None }
     }
 }
 
@@ -147,7 +167,10 @@ impl LogIter {
             }
         }
         match File::open(&path) {
-            Ok(f) => segments.push(Segment { path: path.clone(), source: Source::Plain(f), skip: 0, live: true }),
+            Ok(f) => {
+                let end = f.metadata().map_err(io_err)?.len();
+                segments.push(Segment { path: path.clone(), source: Source::Plain(f), skip: 0, live: true, end: Some(end) })
+            }
             // A crash between moving the live file away and creating the
             // new one: the rotated files are all there is.
             Err(e) if e.kind() == io::ErrorKind::NotFound && !segments.is_empty() => {}
@@ -215,7 +238,7 @@ impl LogIter {
         self.buf.clear();
         self.pos = 0;
         self.queue.extend(next);
-        self.queue.push_back(Segment { path: self.path.clone(), source: Source::Plain(live), skip: 0, live: true });
+        self.queue.push_back(Segment { path: self.path.clone(), source: Source::Plain(live), skip: 0, live: true, end: None });
         self.cur = self.queue.pop_front();
         Ok(())
     }
@@ -236,7 +259,7 @@ impl LogIter {
             let old = self.buf.len();
             self.buf.resize(old + CHUNK, 0);
             let r = loop {
-                match seg.source.read(&mut self.buf[old..]) {
+                match seg.read(&mut self.buf[old..]) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     other => break other,
                 }
@@ -521,6 +544,10 @@ impl LogReader {
         S: Future<Output = ()> + Send + 'static,
     {
         self.follow = true;
+        if let Some(iter) = self.iter.as_mut() {
+            // A follower reads what is appended after it opened the log.
+            iter.cur.iter_mut().chain(iter.queue.iter_mut()).for_each(|s| s.end = None);
+        }
         if let Some(n) = notify {
             if self.live.is_none() {
                 // Opened without the writer: its current file is the one
@@ -665,6 +692,25 @@ mod tests {
             f.write_all(l.as_bytes()).unwrap();
         }
         (d, p)
+    }
+
+    #[test]
+    fn a_reader_that_does_not_follow_stops_where_the_log_ended_when_opened() {
+        let line = |i: usize| format!("{{\"log\":\"{i}\\n\",\"stream\":\"stdout\",\"time\":\"2026-12-03T10:00:00.000000000Z\"}}\n");
+        let first: Vec<String> = (0..5).map(line).collect();
+        for tail in [Tail::All, Tail::Last(3)] {
+            let (_d, p) = file_with(&first.iter().map(String::as_str).collect::<Vec<_>>());
+            let iter = LogIter::open(&p, ReadOptions { tail, ..Default::default() }).unwrap();
+            // The container keeps writing after the reader opened the log.
+            let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+            for i in 5..2000 {
+                f.write_all(line(i).as_bytes()).unwrap();
+            }
+            let got: Vec<String> = iter.map(|e| String::from_utf8(e.unwrap().line).unwrap()).collect();
+            let want = if tail == Tail::All { 5 } else { 3 };
+            assert_eq!(got.len(), want, "{tail:?}: {got:?}");
+            assert_eq!(got.last().map(String::as_str), Some("4\n"), "{tail:?}");
+        }
     }
 
     #[test]
