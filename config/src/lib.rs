@@ -10,6 +10,7 @@
 //!
 //! It knows nothing of HTTP or containerd. Start reading at [`ConfigStore`].
 
+pub mod execopts;
 pub mod export;
 pub mod load;
 pub mod network;
@@ -20,6 +21,7 @@ mod store;
 pub mod table;
 pub mod wrapper;
 
+pub use execopts::{CgroupDriver, ExecOpts};
 pub use load::{EffectiveConfig, Flags, RuntimeConfig, RuntimeDef, SeccompProfileSetting};
 pub use options::{GenericOptions, RuncOptions, ShimOptions};
 pub use source::{ConfigErrors, Problem, Source};
