@@ -180,7 +180,7 @@ pub fn io_stat(text: &str) -> Vec<(u64, u64, BTreeMap<&str, u64>)> {
 pub fn blkio_v1(text: &str) -> Vec<BlkioEntry> {
     text.lines()
         .filter_map(|l| {
-            let f: Vec<&str> = l.split(|c| c == ' ' || c == ':').filter(|s| !s.is_empty()).collect();
+            let f: Vec<&str> = l.split([' ', ':']).filter(|s| !s.is_empty()).collect();
             let (op, value) = match f.len() {
                 3 => ("", f[2]),
                 4 => (f[2], f[3]),

@@ -59,6 +59,8 @@ pub struct ContainerService {
 }
 
 impl ContainerService {
+    /// Wiring of the services it uses (called once, by [`crate::Engine::start`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         ctd: Ctd,
