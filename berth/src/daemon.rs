@@ -8,6 +8,7 @@ use berth_api::listen::ListenError;
 use berth_api::{AppState, DaemonInfo};
 use berth_config::ConfigStore;
 use berth_containerd::{Client, ManagedConfig, ManagedContainerd};
+use berth_engine::cgroups::Cgroups;
 use berth_engine::runtimes::RuntimeService;
 use berth_engine::Engine;
 use tokio::net::UnixListener;
@@ -66,6 +67,20 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
         tracing::warn!(runtime = %rt.name, reason = rt.status.unavailable.as_ref().map(|u| u.message()).unwrap_or(""), "runtime unavailable");
     }
     let cfg = snap.config.clone();
+    // The cgroup layout and driver, found once (the systemd driver needs systemd).
+    let setting = cfg.exec_opts.cgroup_driver;
+    let cgroups = match tokio::task::spawn_blocking(move || Cgroups::detect(setting)).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            eprintln!("berth: {e}");
+            return 1;
+        }
+        Err(e) => {
+            eprintln!("berth: detecting the cgroups failed: {e}");
+            return 1;
+        }
+    };
+    tracing::info!(layout = %cgroups.layout(), driver = %cgroups.driver(), "cgroups");
     let (records, report) = match berth_store::Store::open(&cfg.data_root) {
         Ok(x) => x,
         Err(e) => {
@@ -105,7 +120,7 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
     };
     let containerd_version = client.version().await.map(|v| v.version).unwrap_or_default();
     let runtimes = Arc::new(RuntimeService::new(store.clone()));
-    let engine = match Engine::start(runtimes.clone(), client, records, cfg.exec_root.clone()).await {
+    let engine = match Engine::start(runtimes.clone(), client, records, cfg.exec_root.clone(), cgroups).await {
         Ok(e) => e,
         Err(e) => {
             eprintln!("berth: cannot start the engine: {e}");
@@ -151,7 +166,7 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
             "/metrics",
             axum::routing::get(move || {
                 let eng = eng.clone();
-                async move { ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], eng.render_metrics()) }
+                async move { ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], eng.render_metrics().await) }
             }),
         );
         tracing::info!(%addr, "metrics listening");

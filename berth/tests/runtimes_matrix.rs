@@ -27,6 +27,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+use berth_config::CgroupDriver;
+use berth_engine::cgroups::{Cgroups, Layout};
 use common::{text, Daemon};
 use serde_json::{json, Value};
 
@@ -165,9 +167,31 @@ fn inspect(d: &Daemon, format: &str, name: &str) -> String {
     d.ok(&["inspect", "--format", format, name]).trim().to_string()
 }
 
-fn host_cgroup(ctrl: &str, id: &str, file: &str) -> String {
-    let p = format!("/sys/fs/cgroup/{ctrl}/berth/{id}/{file}");
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}")).trim().to_string()
+/// The host's cgroups as berth finds them (layout from /proc/self/mountinfo).
+fn host_cgroups() -> Cgroups {
+    Cgroups::detect(Some(CgroupDriver::Cgroupfs)).expect("cgroups are mounted")
+}
+
+/// A file of the container's cgroup on the host (berth's cgroupsPath is
+/// /berth/<id>): `v1` = (controller, file) on v1 and hybrid hosts, `v2` the
+/// file's name in the unified hierarchy.
+fn host_cgroup(id: &str, v1: (&str, &str), v2: &str) -> String {
+    let cg = host_cgroups();
+    let rel = cg.relative_dir("berth", id);
+    let h = cg.hierarchy();
+    let p = match cg.layout() {
+        Layout::Unified => h.unified_mount().unwrap().join(rel).join(v2),
+        Layout::V1 | Layout::Hybrid => h.v1_mount(v1.0).unwrap_or_else(|| panic!("no v1 {} controller", v1.0)).join(rel).join(v1.1),
+    };
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).trim().to_string()
+}
+
+/// The memory and pids limit files as seen inside a container.
+fn inside_limit_files() -> [&'static str; 2] {
+    match host_cgroups().layout() {
+        Layout::Unified => ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/pids.max"],
+        Layout::V1 | Layout::Hybrid => ["/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max"],
+    }
 }
 
 fn sha256_hex(path: &str) -> String {
@@ -226,17 +250,18 @@ fn phase_one(d: &Daemon, rt: &Rt) -> String {
     assert_eq!(inspect(d, "{{.State.Status}}", &name), "running", "{r}");
     assert_eq!(d.ok(&["exec", &name, "echo", "after-unpause"]), "after-unpause\n", "{r}: exec after unpause");
 
-    // Limits, from the host's cgroup v1 files (berth's cgroupsPath is /berth/<id>).
-    assert_eq!(host_cgroup("memory", &id, "memory.limit_in_bytes"), "67108864", "{r}: memory limit on the host");
-    assert_eq!(host_cgroup("pids", &id, "pids.max"), pids, "{r}: pids limit on the host");
-    eprintln!("{r}: pids.current of a shell looping on sleep: {}", host_cgroup("pids", &id, "pids.current"));
+    // Limits, from the host's cgroup files (v1 or v2, by the host's layout).
+    assert_eq!(host_cgroup(&id, ("memory", "memory.limit_in_bytes"), "memory.max"), "67108864", "{r}: memory limit on the host");
+    assert_eq!(host_cgroup(&id, ("pids", "pids.max"), "pids.max"), pids, "{r}: pids limit on the host");
+    eprintln!("{r}: pids.current of a shell looping on sleep: {}", host_cgroup(&id, ("pids", "pids.current"), "pids.current"));
+    let [inside_memory, inside_pids] = inside_limit_files();
     if rt.cgroups_inside {
-        let inside = d.ok(&["exec", &name, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max"]);
+        let inside = d.ok(&["exec", &name, "cat", inside_memory, inside_pids]);
         assert_eq!(inside, format!("67108864\n{pids}\n"), "{r}: limits seen from inside");
     } else {
         // gVisor: the sandbox has no host cgroupfs (the file is missing), but
         // the Sentry sizes its memory by the limit.
-        let o = d.docker(&["exec", &name, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]);
+        let o = d.docker(&["exec", &name, "cat", inside_memory]);
         assert_ne!(o.status.code(), Some(0), "{r}: {}", text(&o));
         let meminfo = d.ok(&["exec", &name, "cat", "/proc/meminfo"]);
         let total = meminfo.lines().next().unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ");
@@ -461,15 +486,15 @@ fn runtimes_side_by_side_and_reload() {
     eprintln!("runtimes_side_by_side_and_reload: {} runtimes in {:.1?}", rts.len(), start.elapsed());
 }
 
-/// The cgroup hierarchies (v1 and the v2 `unified` mount) that still hold
-/// `/berth/<id>`; empty ones are removed when `remove` is set.
+/// The cgroup hierarchies (v1, and the cgroup2 mount of a hybrid or unified
+/// host) that still hold `/berth/<id>`; empty ones are removed when `remove` is set.
 fn leftover_cgroups(id: &str, remove: bool) -> Vec<String> {
     let mut left = Vec::new();
-    for e in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        let dir = e.path().join("berth").join(id);
+    for mount in host_cgroups().hierarchy().mounts() {
+        let dir = mount.join("berth").join(id);
         if dir.is_dir() {
             let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default().lines().count();
-            left.push(format!("{}{}", e.file_name().to_string_lossy(), if procs > 0 { format!(" ({procs} procs!)") } else { String::new() }));
+            left.push(format!("{}{}", mount.display(), if procs > 0 { format!(" ({procs} procs!)") } else { String::new() }));
             if remove {
                 let _ = std::fs::remove_dir(&dir);
             }

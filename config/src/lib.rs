@@ -10,6 +10,7 @@
 //!
 //! It knows nothing of HTTP or containerd. Start reading at [`ConfigStore`].
 
+pub mod execopts;
 pub mod export;
 pub mod load;
 pub mod logconfig;
@@ -21,6 +22,7 @@ mod store;
 pub mod table;
 pub mod wrapper;
 
+pub use execopts::{CgroupDriver, ExecOpts};
 pub use load::{EffectiveConfig, Flags, RuntimeConfig, RuntimeDef, SeccompProfileSetting};
 pub use logconfig::{LogConfig, LogConfigError, LogDriver, LogSettings};
 pub use options::{GenericOptions, RuncOptions, ShimOptions};

@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::logconfig::{self, LogConfig};
+use crate::execopts::{self, ExecOpts};
 use crate::options::{self, ShimOptions};
 use crate::source::{ConfigErrors, Problem, Source};
 
@@ -113,6 +114,8 @@ pub struct EffectiveConfig {
     /// `no-new-privileges`: containers get `NoNewPrivileges` unless they
     /// say otherwise.
     pub no_new_privileges: bool,
+    /// `exec-opts` (`native.cgroupdriver`). Restart-only.
+    pub exec_opts: ExecOpts,
 }
 
 /// The daemon's seccomp profile setting.
@@ -197,6 +200,7 @@ struct FileSettings {
     no_new_privileges: Option<bool>,
     log_driver: Option<String>,
     log_opts: Option<BTreeMap<String, String>>,
+    exec_opts: Option<Vec<String>>,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -215,6 +219,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "no-new-privileges",
     "log-driver",
     "log-opts",
+    "exec-opts",
 ];
 
 const RUNTIME_KEYS: &[&str] = &["path", "runtimeArgs", "runtimeType", "options"];
@@ -348,6 +353,13 @@ pub fn load(flags: &Flags) -> Result<EffectiveConfig, ConfigErrors> {
         problems.push(Problem::new(&file_src, key, e.to_string()));
     }
 
+    let exec_opts = execopts::parse(file.exec_opts.as_deref().unwrap_or_default()).unwrap_or_else(|bad| {
+        for (i, msg) in bad {
+            problems.push(Problem::new(&file_src, format!("exec-opts[{i}]"), msg));
+        }
+        ExecOpts::default()
+    });
+
     if !problems.is_empty() {
         return Err(ConfigErrors::new(problems));
     }
@@ -369,6 +381,7 @@ pub fn load(flags: &Flags) -> Result<EffectiveConfig, ConfigErrors> {
         runtimes,
         seccomp_profile,
         no_new_privileges: file.no_new_privileges.unwrap_or(false),
+        exec_opts,
     })
 }
 
@@ -512,6 +525,10 @@ fn parse_file(
             "hosts" => match string_array(value) {
                 Some(v) => out.hosts = Some(v),
                 None => bad_type("an array of strings"),
+            },
+            "exec-opts" => match string_array(value) {
+                Some(v) => out.exec_opts = Some(v),
+                None => bad_type("an array of strings such as [\"native.cgroupdriver=systemd\"]"),
             },
             "debug" | "live-restore" | "allow-implicit-shims" | "no-new-privileges" => match value {
                 Value::Bool(b) => match key.as_str() {

@@ -179,6 +179,7 @@ impl ConfigStore {
         restart_only("data-root", old.config.data_root.display().to_string(), config.data_root.display().to_string());
         restart_only("exec-root", old.config.exec_root.display().to_string(), config.exec_root.display().to_string());
         restart_only("hosts", old.config.hosts.join(","), config.hosts.join(","));
+        restart_only("exec-opts", old.config.exec_opts.describe(), config.exec_opts.describe());
         restart_only("metrics-addr", format!("{:?}", old.config.metrics_addr), format!("{:?}", config.metrics_addr));
         restart_only(
             "containerd",

@@ -206,3 +206,36 @@ fn seccomp_profile_and_no_new_privileges() {
     env.write(r#"{"seccomp-profile":"p.json"}"#);
     assert_one_error_containing(&check(&env.flags()).unwrap_err(), "must be an absolute path");
 }
+
+#[test]
+fn exec_opts_set_the_cgroup_driver_and_nothing_else() {
+    use berth_config::CgroupDriver;
+    let env = Env::new();
+    let (cfg, _) = check(&env.flags()).unwrap();
+    assert_eq!(cfg.exec_opts.cgroup_driver, None, "unset: the daemon decides at start");
+    env.write(r#"{"exec-opts":["native.cgroupdriver=systemd"]}"#);
+    let (cfg, _) = check(&env.flags()).unwrap();
+    assert_eq!(cfg.exec_opts.cgroup_driver, Some(CgroupDriver::Systemd));
+    // Every bad option is reported with its index and the file.
+    env.write(r#"{"exec-opts":["native.cgroupdriver=none","native.umask=normal"]}"#);
+    let e = check(&env.flags()).unwrap_err();
+    assert_one_error_containing(&e, "exec-opts[0]: native.cgroupdriver option none not supported: use cgroupfs or systemd");
+    assert_one_error_containing(&e, "exec-opts[1]: unknown exec-opt \"native.umask\"");
+    assert!(messages(&e).iter().all(|m| m.starts_with(&env.config_file().display().to_string())), "{:#?}", messages(&e));
+    env.write(r#"{"exec-opts":"native.cgroupdriver=systemd"}"#);
+    assert_one_error_containing(&check(&env.flags()).unwrap_err(), "exec-opts: must be an array of strings");
+}
+
+#[test]
+fn the_cgroup_driver_cannot_change_by_reload() {
+    let env = Env::new();
+    let store = ConfigStore::open(env.flags()).unwrap();
+    env.write(r#"{"exec-opts":["native.cgroupdriver=systemd"]}"#);
+    let e = store.reload(false).unwrap_err();
+    assert_one_error_containing(
+        &e,
+        "exec-opts: exec-opts changed from [] to [native.cgroupdriver=systemd]; it cannot change while berth runs: restart berth to apply it (nothing was reloaded)",
+    );
+    assert_eq!(store.snapshot().generation, 1);
+    assert!(store.reload(true).is_err(), "a dry run says the same");
+}

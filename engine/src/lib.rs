@@ -18,6 +18,7 @@
 //! [`Engine::start`]).
 
 pub mod binds;
+pub mod cgroups;
 pub mod confine;
 pub mod containers;
 pub mod ctd;
@@ -47,17 +48,22 @@ pub struct Engine {
     pub execs: Arc<exec::ExecService>,
     pub events: Arc<events::EventBus>,
     pub metrics: Arc<metrics::Metrics>,
+    /// The host's cgroups and the driver in use.
+    pub cgroups: Arc<cgroups::Cgroups>,
 }
 
 impl Engine {
-    /// Wires the services over a containerd namespace and the record store,
+    /// Wires the services over a containerd namespace, the record store and
+    /// the host's cgroups (found once by the daemon: [`cgroups::Cgroups::detect`]),
     /// and starts the event loop.
     pub async fn start(
         runtimes: Arc<runtimes::RuntimeService>,
         client: berth_containerd::Client,
         store: berth_store::Store,
         exec_root: PathBuf,
+        cgroups: cgroups::Cgroups,
     ) -> Result<Engine> {
+        let cgroups = Arc::new(cgroups);
         let ctd = ctd::Ctd::new(client).await?;
         let events = Arc::new(events::EventBus::new());
         let metrics = Arc::new(metrics::Metrics::new());
@@ -76,7 +82,7 @@ impl Engine {
             Err(e) => tracing::warn!(error = %e, "scratch clean-up task failed"),
         }
         let images = Arc::new(images::ImageService::new(ctd.images.clone(), events.clone(), scratch));
-        let containers = Arc::new(containers::ContainerService::new(store, ctd, images.clone(), runtimes.clone(), events.clone(), metrics.clone(), exec_root));
+        let containers = Arc::new(containers::ContainerService::new(store, ctd, images.clone(), runtimes.clone(), events.clone(), metrics.clone(), exec_root, cgroups.clone()));
         containers.set_self();
         let pins = Arc::downgrade(&containers);
         runtimes.set_pinned_source(Arc::new(move || pins.upgrade().map(|c| c.pinned_wrappers())));
@@ -84,15 +90,21 @@ impl Engine {
         containers.restore().await;
         tokio::spawn(monitor::run(containers.clone(), execs.clone()));
         tokio::spawn(exec::collect_periodically(Arc::downgrade(&execs)));
-        Ok(Engine { runtimes, containers, images, execs, events, metrics })
+        Ok(Engine { runtimes, containers, images, execs, events, metrics, cgroups })
     }
 
-    /// The metrics in Prometheus text format.
-    pub fn render_metrics(&self) -> String {
+    /// The metrics in Prometheus text format. The wrapper directory is
+    /// counted on a blocking thread.
+    pub async fn render_metrics(&self) -> String {
         let snap = self.runtimes.snapshot();
-        let wrappers = std::fs::read_dir(snap.config.wrapper_dir())
-            .map(|d| d.flatten().filter(|e| berth_config::wrapper::is_wrapper_name(&e.file_name().to_string_lossy())).count())
-            .unwrap_or(0);
+        let dir = snap.config.wrapper_dir();
+        let wrappers = tokio::task::spawn_blocking(move || {
+            std::fs::read_dir(dir)
+                .map(|d| d.flatten().filter(|e| berth_config::wrapper::is_wrapper_name(&e.file_name().to_string_lossy())).count())
+                .unwrap_or(0)
+        })
+        .await
+        .unwrap_or(0);
         let containers = self.containers.list();
         self.metrics.set_wrappers_collected(self.runtimes.collected());
         self.metrics.render(

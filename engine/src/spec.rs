@@ -65,8 +65,8 @@ pub struct EtcFiles {
 /// Everything the spec depends on.
 pub struct SpecInput<'a> {
     pub id: &'a str,
-    /// containerd namespace; the cgroup path is `/<namespace>/<id>`.
-    pub namespace: &'a str,
+    /// `linux.cgroupsPath` (by cgroup driver: [`crate::cgroups::Cgroups::spec_path`]).
+    pub cgroups_path: &'a str,
     pub config: &'a ContainerConfig,
     pub host: &'a HostConfig,
     pub image: &'a ImageDefaults,
@@ -267,7 +267,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .resources(resources.build().map_err(inv)?)
-        .cgroups_path(PathBuf::from(format!("/{}/{}", input.namespace, input.id)))
+        .cgroups_path(PathBuf::from(input.cgroups_path))
         .masked_paths(masked)
         .readonly_paths(readonly)
         .devices(c.devices.iter().map(|g| g.device.clone()).collect::<Vec<_>>())
@@ -430,7 +430,7 @@ mod tests {
         let h = HostConfig { memory: 64 << 20, cpu_shares: 512, pids_limit: Some(20), network_mode: "none".into(), binds: vec!["/tmp:/host-tmp:ro".into()], ..Default::default() };
         let img = ImageDefaults::default();
         let conf = crate::confine::test_support::default_confinement();
-        let spec = build(&SpecInput { id: "abc", namespace: "berth", config: &c, host: &h, image: &img, etc: None, confine: &conf }).unwrap();
+        let spec = build(&SpecInput { id: "abc", cgroups_path: "/berth/abc", config: &c, host: &h, image: &img, etc: None, confine: &conf }).unwrap();
         let linux = spec.linux().as_ref().unwrap();
         assert_eq!(linux.cgroups_path().as_deref(), Some(Path::new("/berth/abc")));
         let r = linux.resources().as_ref().unwrap();
@@ -451,9 +451,22 @@ mod tests {
         assert!(json["mounts"].as_array().unwrap().iter().any(|m| m["destination"] == "/host-tmp" && m["options"][2] == "ro"));
 
         let h = HostConfig { network_mode: "host".into(), ..Default::default() };
-        let spec = build(&SpecInput { id: "abc", namespace: "berth", config: &c, host: &h, image: &img, etc: None, confine: &conf }).unwrap();
+        let spec = build(&SpecInput { id: "abc", cgroups_path: "/berth/abc", config: &c, host: &h, image: &img, etc: None, confine: &conf }).unwrap();
         assert!(!spec.linux().as_ref().unwrap().namespaces().as_ref().unwrap().iter().any(|n| n.typ() == LinuxNamespaceType::Network));
         let h = HostConfig { network_mode: "container:x".into(), ..Default::default() };
-        assert!(build(&SpecInput { id: "abc", namespace: "berth", config: &c, host: &h, image: &img, etc: None, confine: &conf }).unwrap_err().to_string().contains("not supported by berth yet"));
+        assert!(build(&SpecInput { id: "abc", cgroups_path: "/berth/abc", config: &c, host: &h, image: &img, etc: None, confine: &conf }).unwrap_err().to_string().contains("not supported by berth yet"));
+    }
+
+    #[test]
+    fn the_cgroups_path_follows_the_driver() {
+        use crate::cgroups::{Cgroups, Hierarchy};
+        let (c, h, img, conf) = (cfg(&["true"]), HostConfig::default(), ImageDefaults::default(), crate::confine::test_support::default_confinement());
+        for (driver, want) in [(berth_config::CgroupDriver::Cgroupfs, "/berth/abc"), (berth_config::CgroupDriver::Systemd, "system.slice:berth:abc")] {
+            let cg = Cgroups::new(Hierarchy::unified_at("/sys/fs/cgroup"), driver).unwrap();
+            let path = cg.spec_path("berth", "abc");
+            let spec = build(&SpecInput { id: "abc", cgroups_path: &path, config: &c, host: &h, image: &img, etc: None, confine: &conf }).unwrap();
+            let json = serde_json::to_value(&spec).unwrap();
+            assert_eq!(json["linux"]["cgroupsPath"], want, "{driver}");
+        }
     }
 }

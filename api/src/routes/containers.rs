@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use berth_engine::containers::hub::{Chunk, StdinMsg};
+use berth_engine::containers::stats::{BlkioEntry, Usage};
 use berth_engine::containers::wait::{LogsOptions, WaitCondition};
 use berth_engine::containers::CreateRequest;
 use berth_store::logfile::LogStream;
@@ -302,26 +303,61 @@ async fn top(State(state): State<AppState>, Path(id): Path<String>) -> Result<Re
     Ok(json_response(StatusCode::OK, &json!({"Titles": ["UID", "PID", "PPID", "CMD"], "Processes": rows})))
 }
 
-fn stats_json(id: &str, name: &str, u: &berth_engine::containers::stats::Usage, pre: Option<&berth_engine::containers::stats::Usage>) -> Value {
-    let cpu = |u: &berth_engine::containers::stats::Usage| {
-        json!({
-            "cpu_usage": {"total_usage": u.cpu_total_ns, "usage_in_kernelmode": u.cpu_system_ns, "usage_in_usermode": u.cpu_user_ns},
-            "system_cpu_usage": u.system_cpu_ns,
-            "online_cpus": u.online_cpus,
-            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}
-        })
+/// Docker's stats JSON (`types.StatsJSON`): dockerd's `omitempty` fields
+/// are left out when zero, and block I/O lists v2 lacks are `null`.
+fn stats_json(id: &str, name: &str, u: &Usage, pre: Option<&Usage>) -> Value {
+    let cpu = |u: &Usage| {
+        let mut usage = json!({"total_usage": u.cpu.total_ns, "usage_in_kernelmode": u.cpu.system_ns, "usage_in_usermode": u.cpu.user_ns});
+        if !u.cpu.percpu_ns.is_empty() {
+            usage["percpu_usage"] = json!(u.cpu.percpu_ns);
+        }
+        let mut c = json!({
+            "cpu_usage": usage,
+            "throttling_data": {"periods": u.cpu.periods, "throttled_periods": u.cpu.throttled_periods, "throttled_time": u.cpu.throttled_ns}
+        });
+        if u.system_cpu_ns > 0 {
+            c["system_cpu_usage"] = json!(u.system_cpu_ns);
+        }
+        if u.online_cpus > 0 {
+            c["online_cpus"] = json!(u.online_cpus);
+        }
+        c
     };
+    let blkio = |l: &Option<Vec<BlkioEntry>>| match l {
+        None => Value::Null,
+        Some(l) => l.iter().map(|e| json!({"major": e.major, "minor": e.minor, "op": e.op, "value": e.value})).collect(),
+    };
+    let b = &u.blkio;
+    let mut memory = json!({"usage": u.memory.usage, "stats": u.memory.stats, "limit": u.memory.limit});
+    for (k, v) in [("max_usage", u.memory.max_usage), ("failcnt", u.memory.failcnt)] {
+        if v > 0 {
+            memory[k] = json!(v);
+        }
+    }
+    let mut pids = json!({"current": u.pids.current});
+    if u.pids.limit > 0 {
+        pids["limit"] = json!(u.pids.limit);
+    }
     let now = berth_store::timefmt::now_rfc3339_nano();
     json!({
         "read": now,
         "preread": if pre.is_some() { now.clone() } else { berth_store::timefmt::ZERO_TIME.to_string() },
-        "pids_stats": {"current": u.pids, "limit": u.pids_limit},
-        "blkio_stats": {"io_service_bytes_recursive": null, "io_serviced_recursive": null},
+        "pids_stats": pids,
+        "blkio_stats": {
+            "io_service_bytes_recursive": blkio(&b.io_service_bytes_recursive),
+            "io_serviced_recursive": blkio(&b.io_serviced_recursive),
+            "io_queue_recursive": blkio(&b.io_queue_recursive),
+            "io_service_time_recursive": blkio(&b.io_service_time_recursive),
+            "io_wait_time_recursive": blkio(&b.io_wait_time_recursive),
+            "io_merged_recursive": blkio(&b.io_merged_recursive),
+            "io_time_recursive": blkio(&b.io_time_recursive),
+            "sectors_recursive": blkio(&b.sectors_recursive),
+        },
         "num_procs": 0,
         "storage_stats": {},
         "cpu_stats": cpu(u),
-        "precpu_stats": pre.map(cpu).unwrap_or_else(|| json!({"cpu_usage": {"total_usage": 0}, "throttling_data": {}})),
-        "memory_stats": {"usage": u.memory_usage, "max_usage": u.memory_max_usage, "limit": u.memory_limit, "stats": {"total_cache": u.memory_cache, "cache": u.memory_cache}},
+        "precpu_stats": cpu(pre.unwrap_or(&Usage::default())),
+        "memory_stats": memory,
         "name": format!("/{name}"),
         "id": id,
         "networks": {}
@@ -344,7 +380,7 @@ async fn stats(State(state): State<AppState>, Path(id): Path<String>, Query(quer
         let v = stats_json(&rec.id, &rec.name, &Default::default(), None);
         return Ok(json_response(StatusCode::OK, &v));
     }
-    let first = containers.usage(&rec.id)?;
+    let first = containers.usage(&rec.id).await?;
     if !stream {
         let pre = if one_shot {
             None
@@ -352,14 +388,14 @@ async fn stats(State(state): State<AppState>, Path(id): Path<String>, Query(quer
             tokio::time::sleep(Duration::from_secs(1)).await;
             Some(first.clone())
         };
-        let now = containers.usage(&rec.id).unwrap_or(first.clone());
+        let now = containers.usage(&rec.id).await.unwrap_or(first.clone());
         return Ok(json_response(StatusCode::OK, &stats_json(&rec.id, &rec.name, &now, pre.as_ref())));
     }
     tokio::spawn(async move {
         let mut pre = first;
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let Ok(now) = containers.usage(&rec.id) else { break };
+            let Ok(now) = containers.usage(&rec.id).await else { break };
             if tx.send(Ok(line(stats_json(&rec.id, &rec.name, &now, Some(&pre))))).await.is_err() {
                 break;
             }

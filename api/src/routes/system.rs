@@ -182,13 +182,14 @@ fn info_runtime(rt: &berth_config::Runtime) -> Value {
 }
 
 async fn info(State(state): State<AppState>) -> Response {
+    // The host's files are read on a blocking thread.
+    let ((os, os_version), mem_total) = tokio::task::spawn_blocking(|| (os_release(), berth_engine::cgroups::host_memory())).await.unwrap_or_default();
     let snap = state.engine.runtimes.snapshot();
     let containers = state.engine.containers.list();
     let running = containers.iter().filter(|c| c.state.running && !c.state.paused).count();
     let paused = containers.iter().filter(|c| c.state.paused).count();
     let images = state.engine.images.list().await.map(|l| l.len()).unwrap_or(0);
     let runtimes: Map<String, Value> = snap.runtimes.runtimes.iter().map(|(k, rt)| (k.clone(), info_runtime(rt))).collect();
-    let (os, os_version) = os_release();
     let d = &state.daemon;
     let mut warnings = vec![
         "berth: bridge networking is not available yet; containers in the default network get a private network namespace with loopback only (use --network host for the host's network)".to_string(),
@@ -212,8 +213,8 @@ async fn info(State(state): State<AppState>) -> Response {
             "IPv4Forwarding": false, "Debug": snap.config.debug, "NFd": 0, "OomKillDisable": false, "NGoroutines": 0,
             "SystemTime": berth_store::timefmt::now_rfc3339_nano(),
             "LoggingDriver": snap.config.log_driver,
-            "CgroupDriver": "cgroupfs",
-            "CgroupVersion": if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" },
+            "CgroupDriver": state.engine.cgroups.driver().as_str(),
+            "CgroupVersion": state.engine.cgroups.layout().version(),
             "NEventsListener": 0,
             "KernelVersion": kernel_version(),
             "OperatingSystem": os,
@@ -221,7 +222,7 @@ async fn info(State(state): State<AppState>) -> Response {
             "OSType": "linux",
             "Architecture": std::env::consts::ARCH,
             "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            "MemTotal": berth_engine::containers::stats::host_memory(),
+            "MemTotal": mem_total,
             "IndexServerAddress": "https://index.docker.io/v1/",
             "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": [], "Mirrors": []},
             "DockerRootDir": d.data_root.display().to_string(),

@@ -117,7 +117,7 @@ impl ContainerService {
             }
         }
 
-        let confine = self.confinement(&rec.host_config, &snap).await?;
+        let confine = self.confinement(&rec.host_config, snap).await?;
         if confine.custom_seccomp {
             resolved.check_custom_seccomp().map_err(EngineError::InvalidParameter)?;
         }
@@ -127,16 +127,17 @@ impl ContainerService {
         // The user is resolved against the container's own /etc/passwd and
         // /etc/group once its filesystem's mounts are known (below); the
         // spec is built first so that bad input fails before anything runs.
+        let cgroups_path = self.cgroups.spec_path(self.ctd.client.namespace(), id);
         let mut spec = spec::build(&spec::SpecInput {
             id,
-            namespace: self.ctd.client.namespace(),
+            cgroups_path: &cgroups_path,
             config: &rec.config,
             host: &rec.host_config,
             image: &ImageDefaults::default(),
             etc: Some(&etc),
             confine: &confine,
         })?;
-        let runtime = shim_runtime(&resolved);
+        let runtime = shim_runtime(&resolved, self.cgroups.driver());
         let set_user = |mounts: &[berth_containerd::Mount], spec: &mut oci_spec::runtime::Spec| -> Result<()> {
             let u = user::resolve_in_rootfs(&rec.config.user, mounts).map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
             spec::set_user(spec, &u).map_err(EngineError::from)
@@ -636,21 +637,12 @@ impl ContainerService {
             .map_err(|e| EngineError::Internal(e.to_string()))??;
         hub.mark_removed();
         self.drop_hub(id);
-        remove_empty_cgroups(self.ctd.client.namespace(), id);
+        let (cgroups, ns, cid) = (self.cgroups.clone(), self.ctd.client.namespace().to_string(), id.to_string());
+        let _ = tokio::task::spawn_blocking(move || cgroups.remove_empty(&ns, &cid)).await;
         tracing::info!(container = %id, "container removed");
         self.event("destroy", &rec, &[]);
         Ok(())
     }
-}
-
-/// Removes the container's cgroup directories that a runtime left behind
-/// empty (runsc does after a failed start). Non-empty ones are left alone.
-fn remove_empty_cgroups(namespace: &str, id: &str) {
-    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else { return };
-    for e in entries.flatten() {
-        let _ = std::fs::remove_dir(e.path().join(namespace).join(id));
-    }
-    let _ = std::fs::remove_dir(std::path::Path::new("/sys/fs/cgroup").join(namespace).join(id));
 }
 
 /// Writes `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` for a

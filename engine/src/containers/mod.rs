@@ -57,9 +57,13 @@ pub struct ContainerService {
     pub(crate) shutting_down: std::sync::atomic::AtomicBool,
     /// The daemon's capabilities, kernel and architecture (for confinement).
     pub(crate) host_facts: crate::confine::HostFacts,
+    /// The host's cgroups and the driver in use (found once at start).
+    pub(crate) cgroups: Arc<crate::cgroups::Cgroups>,
 }
 
 impl ContainerService {
+    /// Wiring of the services it uses (called once, by [`crate::Engine::start`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         ctd: Ctd,
@@ -68,8 +72,9 @@ impl ContainerService {
         events: Arc<EventBus>,
         metrics: Arc<crate::metrics::Metrics>,
         exec_root: PathBuf,
+        cgroups: Arc<crate::cgroups::Cgroups>,
     ) -> Self {
-        ContainerService { store, ctd, images, runtimes, events, metrics, hubs: Mutex::new(HashMap::new()), me: Mutex::new(std::sync::Weak::new()), fifo_root: exec_root.join("fifo"), shutting_down: Default::default(), host_facts: crate::confine::HostFacts::read() }
+        ContainerService { store, ctd, images, runtimes, events, metrics, hubs: Mutex::new(HashMap::new()), me: Mutex::new(std::sync::Weak::new()), fifo_root: exec_root.join("fifo"), shutting_down: Default::default(), host_facts: crate::confine::HostFacts::read(), cgroups }
     }
 
     /// Registers the `Arc` this service lives in (done by [`crate::Engine::start`]).
@@ -147,7 +152,7 @@ impl ContainerService {
         // Build the spec once now so bad input fails here, not at start.
         spec::build(&spec::SpecInput {
             id: "0",
-            namespace: "check",
+            cgroups_path: "/check/0",
             config: &req.config,
             host: &req.host_config,
             image: &ImageDefaults::default(),

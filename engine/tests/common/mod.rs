@@ -55,7 +55,8 @@ impl TestEngine {
             .expect("containerd starts");
         let client = containerd.client("berth").await.unwrap();
         let (records, _) = Store::open(dir.path().join("data")).unwrap();
-        let engine = Engine::start(runtimes, client, records, dir.path().join("exec")).await.expect("engine");
+        let cgroups = berth_engine::cgroups::Cgroups::detect(Some(berth_config::CgroupDriver::Cgroupfs)).expect("cgroups");
+        let engine = Engine::start(runtimes, client, records, dir.path().join("exec"), cgroups).await.expect("engine");
         let t = TestEngine { dir, engine, containerd: Some(containerd) };
         let tar = busybox_tar(t.dir.path());
         let cfg = ImageConfig { env: Some(vec!["PATH=/bin".into()]), cmd: Some(vec!["sh".into()]), ..Default::default() };
