@@ -89,10 +89,9 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
     };
     // Wrapper GC runs once the records are loaded, keeping every wrapper a
     // container pins, even if the configuration changed while berth was down.
-    match store.gc_wrappers(engine.containers.pinned_wrappers()) {
-        Ok(r) if !r.removed.is_empty() => tracing::info!(removed = r.removed.len(), kept = r.kept, "removed unreferenced wrappers at start-up"),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "wrapper garbage collection failed"),
+    let removed = runtimes.collect_now().await;
+    if removed > 0 {
+        tracing::info!(removed, "removed unreferenced wrappers at start-up");
     }
     let daemon = Arc::new(DaemonInfo {
         id: daemon_id(&cfg.data_root),

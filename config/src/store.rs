@@ -116,6 +116,10 @@ pub struct ConfigStore {
     current: ArcSwap<Snapshot>,
     state: Mutex<State>,
     cache: ProbeCache,
+    /// Test builds: runs inside [`ConfigStore::gc_wrappers`] between its two
+    /// reads, to force interleavings with container starts.
+    #[cfg(test)]
+    gc_hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 impl ConfigStore {
@@ -131,6 +135,8 @@ impl ConfigStore {
             state: Mutex::new(State { published: vec![Arc::downgrade(&snapshot)] }),
             current: ArcSwap::new(snapshot),
             cache,
+            #[cfg(test)]
+            gc_hook: Mutex::new(None),
         })
     }
 
@@ -201,15 +207,28 @@ impl ConfigStore {
 
     /// Deletes wrapper files nothing references any more. Live = referenced
     /// by the current snapshot, by any snapshot still held somewhere, or by
-    /// `pinned` (the wrappers recorded in container records). Only files
-    /// named like wrappers (and leftover temp files) are ever deleted.
-    pub fn gc_wrappers<I: IntoIterator<Item = PathBuf>>(&self, pinned: I) -> io::Result<GcReport> {
+    /// the wrappers `pinned` returns (the ones container records pin; `None`
+    /// = unknown, then nothing is deleted). Only files named like wrappers
+    /// (and leftover temp files) are ever deleted.
+    pub fn gc_wrappers<F: FnOnce() -> Option<Vec<PathBuf>>>(&self, pinned: F) -> io::Result<GcReport> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.current.load_full();
         let dir = current.config.wrapper_dir();
-        let mut live: HashSet<PathBuf> = pinned.into_iter().collect();
+        // Order matters. First take hold of every snapshot still alive, then
+        // read the pins. A start holds its `Resolved` (and so its snapshot)
+        // until its pin is in the record: if it still held it when the
+        // snapshots were read, that snapshot is kept; if it had dropped it,
+        // its pin was written before, and the pins are read after. Read the
+        // other way round, a start could pin and drop in between and lose its
+        // wrapper. Reloads cannot publish meanwhile (they take `state`), and
+        // a snapshot loaded later is `current`, which is kept.
         state.published.retain(|w| w.strong_count() > 0);
-        for snap in state.published.iter().filter_map(Weak::upgrade) {
+        let alive: Vec<Arc<Snapshot>> = state.published.iter().filter_map(Weak::upgrade).collect();
+        #[cfg(test)]
+        self.between_gc_reads();
+        let Some(pinned) = pinned() else { return Ok(GcReport::default()) };
+        let mut live: HashSet<PathBuf> = pinned.into_iter().collect();
+        for snap in &alive {
             live.extend(snap.wrappers().cloned());
         }
         live.extend(current.wrappers().cloned());
@@ -244,6 +263,21 @@ impl ConfigStore {
             tracing::info!(removed = report.removed.len(), kept = report.kept, "garbage-collected wrappers");
         }
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+impl ConfigStore {
+    /// Runs `f` once, inside the next GC, between its two reads.
+    fn set_gc_hook(&self, f: impl FnOnce() + Send + 'static) {
+        *self.gc_hook.lock().unwrap() = Some(Box::new(f));
+    }
+
+    fn between_gc_reads(&self) {
+        let hook = self.gc_hook.lock().unwrap().take();
+        if let Some(f) = hook {
+            f();
+        }
     }
 }
 
@@ -323,5 +357,71 @@ fn diff(old: &Snapshot, new: &Snapshot, dry_run: bool) -> ReloadReport {
         runtimes: new.runtimes.runtimes.keys().cloned().collect(),
         repaired_wrappers: vec![],
         apply_us: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store over a config whose runtime `w` has wrapper args `a`.
+    fn store_with_wrapper(dir: &std::path::Path) -> (PathBuf, ConfigStore) {
+        let cfg = dir.join("daemon.json");
+        fs::write(&cfg, with_args("a")).unwrap();
+        let flags = Flags {
+            config_file: Some(cfg.clone()),
+            exec_root: Some(dir.join("exec")),
+            data_root: Some(dir.join("data")),
+            ..Default::default()
+        };
+        (cfg, ConfigStore::open(flags).unwrap())
+    }
+
+    fn with_args(a: &str) -> String {
+        format!(r#"{{"runtimes":{{"w":{{"path":"/bin/true","runtimeArgs":["{a}"]}}}}}}"#)
+    }
+
+    /// The interleaving that used to lose a wrapper: a start resolved on a
+    /// snapshot a reload has since superseded; between the GC's two reads
+    /// it writes its pin into the record and drops its `Resolved`. Whichever
+    /// of the two the GC reads first, the wrapper must be seen as live.
+    #[test]
+    fn gc_keeps_a_wrapper_pinned_between_its_two_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cfg, store) = store_with_wrapper(dir.path());
+        let resolved = store.snapshot().get("w").unwrap();
+        let wrapper = resolved.wrapper.as_ref().unwrap().path.clone();
+        fs::write(&cfg, with_args("b")).unwrap();
+        store.reload(false).unwrap();
+        assert_ne!(store.snapshot().wrappers().next(), Some(&wrapper), "superseded");
+
+        // The container records: the pins starts have written.
+        let records: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
+        let (recs, pin) = (records.clone(), wrapper.clone());
+        store.set_gc_hook(move || {
+            recs.lock().unwrap().push(pin);
+            drop(resolved);
+        });
+        let recs = records.clone();
+        let report = store.gc_wrappers(move || Some(recs.lock().unwrap().clone())).unwrap();
+        assert!(report.removed.is_empty(), "collected a wrapper in use: {:?}", report.removed);
+        assert!(wrapper.exists());
+
+        // Unpinned and unheld, the same wrapper is collected: the GC above
+        // could have deleted it.
+        let report = store.gc_wrappers(|| Some(Vec::new())).unwrap();
+        assert_eq!(report.removed, vec![wrapper.clone()]);
+        assert!(!wrapper.exists());
+    }
+
+    #[test]
+    fn gc_deletes_nothing_when_the_pins_are_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cfg, store) = store_with_wrapper(dir.path());
+        let first = store.snapshot().wrappers().next().unwrap().clone();
+        fs::write(&cfg, with_args("b")).unwrap();
+        store.reload(false).unwrap();
+        assert_eq!(store.gc_wrappers(|| None).unwrap(), GcReport::default());
+        assert!(first.exists());
     }
 }

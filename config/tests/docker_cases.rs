@@ -344,7 +344,7 @@ fn case_37_no_blind_wipe() {
     fs::write(&pinned, "x").unwrap();
     let store = ConfigStore::open(env.flags()).unwrap();
     assert!(old.exists() && foreign.exists(), "opening the store deletes nothing");
-    let report = store.gc_wrappers([pinned.clone()]).unwrap();
+    let report = store.gc_wrappers(|| Some(vec![pinned.clone()])).unwrap();
     assert_eq!(report.removed, vec![old.clone()]);
     assert!(foreign.exists() && pinned.exists() && !old.exists());
 }

@@ -162,9 +162,10 @@ impl RuntimeService {
 async fn collect(store: &Arc<ConfigStore>, lock: &tokio::sync::Mutex<()>, collected: &Arc<AtomicU64>, pinned: Option<PinnedSource>) -> usize {
     let Some(pinned) = pinned else { return 0 };
     let _guard = lock.lock().await;
-    let Some(pinned) = pinned() else { return 0 };
     let store = store.clone();
-    match tokio::task::spawn_blocking(move || store.gc_wrappers(pinned)).await {
+    // The pins are read inside the GC, after it has taken hold of every live
+    // snapshot (see `ConfigStore::gc_wrappers`), never before.
+    match tokio::task::spawn_blocking(move || store.gc_wrappers(|| pinned())).await {
         Ok(Ok(gc)) => {
             collected.fetch_add(gc.removed.len() as u64, Ordering::Relaxed);
             gc.removed.len()
