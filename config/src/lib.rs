@@ -23,5 +23,5 @@ pub mod wrapper;
 pub use load::{EffectiveConfig, Flags, RuntimeConfig, RuntimeDef, SeccompProfileSetting};
 pub use options::{GenericOptions, RuncOptions, ShimOptions};
 pub use source::{ConfigErrors, Problem, Source};
-pub use store::{check, Changed, ConfigStore, DefaultChange, GcReport, ReloadReport, Snapshot, UnavailableRuntime};
+pub use store::{check, Changed, ConfigStore, DefaultChange, GcReport, ReloadReport, Snapshot, UnavailableRuntime, WrapperCheck};
 pub use table::{Kind, Resolved, ResolveError, Runtime, RuntimeTable};

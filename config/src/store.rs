@@ -26,7 +26,7 @@ use crate::load::{self, EffectiveConfig, Flags, RuntimeDef};
 use crate::probe::ProbeCache;
 use crate::source::{ConfigErrors, Problem};
 use crate::table::{self, Resolved, ResolveError, RuntimeTable};
-use crate::wrapper::{self, Materialized};
+use crate::wrapper::{self, DirCheck, Materialized, Wrapper, WrapperError};
 
 /// One generation of the configuration and the runtime table derived from it.
 #[derive(Debug, Serialize)]
@@ -93,6 +93,21 @@ pub struct DefaultChange {
 pub struct UnavailableRuntime {
     pub name: String,
     pub reason: String,
+}
+
+/// What [`ConfigStore::ensure_wrapper`] found before a wrapper was used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrapperCheck {
+    /// `Written`: the file was missing; `Repaired`: it had been changed.
+    pub file: Materialized,
+    pub dir: DirCheck,
+}
+
+impl WrapperCheck {
+    /// Whether the file and its directory were found as berth left them.
+    pub fn intact(&self) -> bool {
+        self.file == Materialized::Verified && self.dir == DirCheck::Ok
+    }
 }
 
 /// What a wrapper GC did.
@@ -203,6 +218,23 @@ impl ConfigStore {
             "configuration reloaded"
         );
         Ok(report)
+    }
+
+    /// Checks a wrapper right before it is used (every container start):
+    /// its directory must be berth's own ([`wrapper::ensure_dir`]: refused
+    /// otherwise, a loose mode is fixed) and the file must still be exactly
+    /// `w` (regular file, mode, owner, content by its digest). A missing or
+    /// changed file is restored from `w`, under the lock the GC and reloads
+    /// take, so its temp file cannot be collected halfway. Blocking I/O
+    /// (one `lstat` and a read of a few hundred bytes when intact).
+    pub fn ensure_wrapper(&self, w: &Wrapper) -> Result<WrapperCheck, WrapperError> {
+        let dir = wrapper::ensure_dir(w.path.parent().expect("wrapper path has a parent"))?;
+        if w.verify()? {
+            return Ok(WrapperCheck { file: Materialized::Verified, dir });
+        }
+        let _state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let file = w.materialize_in_dir()?;
+        Ok(WrapperCheck { file, dir })
     }
 
     /// Deletes wrapper files nothing references any more. Live = referenced
@@ -423,5 +455,32 @@ mod tests {
         store.reload(false).unwrap();
         assert_eq!(store.gc_wrappers(|| None).unwrap(), GcReport::default());
         assert!(first.exists());
+    }
+
+    /// What a start runs before it hands a wrapper to containerd.
+    #[test]
+    fn ensure_wrapper_restores_a_changed_or_missing_wrapper() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (_cfg, store) = store_with_wrapper(dir.path());
+        let snap = store.snapshot();
+        let w = snap.runtimes.runtimes["w"].wrapper.clone().unwrap();
+        let check = store.ensure_wrapper(&w).unwrap();
+        assert!(check.intact(), "{check:?}");
+
+        fs::write(&w.path, "#!/bin/sh\nexit 99\n").unwrap();
+        let check = store.ensure_wrapper(&w).unwrap();
+        assert_eq!(check.file, Materialized::Repaired);
+        assert_eq!(fs::read_to_string(&w.path).unwrap(), w.content);
+
+        fs::remove_file(&w.path).unwrap();
+        assert_eq!(store.ensure_wrapper(&w).unwrap().file, Materialized::Written);
+        assert!(w.verify().unwrap());
+
+        let wdir = w.path.parent().unwrap();
+        fs::set_permissions(wdir, fs::Permissions::from_mode(0o777)).unwrap();
+        let check = store.ensure_wrapper(&w).unwrap();
+        assert_eq!(check, WrapperCheck { file: Materialized::Verified, dir: DirCheck::ModeFixed { was: 0o777 } });
+        assert_eq!(fs::metadata(wdir).unwrap().permissions().mode() & 0o7777, wrapper::MODE);
     }
 }

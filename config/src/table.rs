@@ -273,7 +273,10 @@ pub fn derive(cfg: &EffectiveConfig, cache: &ProbeCache) -> Result<RuntimeTable,
         let plan = match &rc.def {
             RuntimeDef::Path { path, args } => {
                 let resolved = lookup(path);
-                let wrapper = (!args.is_empty()).then(|| Wrapper::plan(&wrapper_dir, name, path, args));
+                // The wrapper execs the binary the probe checked (absolute
+                // once found), not the configured name: a bare name would be
+                // looked up again in the shim's PATH, maybe finding another.
+                let wrapper = (!args.is_empty()).then(|| Wrapper::plan(&wrapper_dir, name, &resolved, args));
                 let binary_name = wrapper.as_ref().map(|w| w.path.display().to_string()).unwrap_or_else(|| resolved.clone());
                 Plan {
                     name: name.clone(),

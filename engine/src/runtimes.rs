@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use berth_config::{ConfigErrors, ConfigStore, Kind, ReloadReport, Snapshot};
+use berth_config::{ConfigErrors, ConfigStore, Kind, ReloadReport, Resolved, Snapshot, WrapperCheck};
 use serde::Serialize;
 
 /// Why a reload could not run or was refused.
@@ -103,6 +103,19 @@ impl RuntimeService {
             }
         }
         Ok(res?)
+    }
+
+    /// Checks `resolved`'s wrapper (if it has one) right before it is used,
+    /// restoring it from the snapshot when it was changed or removed (see
+    /// [`ConfigStore::ensure_wrapper`]). Off the async threads.
+    pub async fn ensure_wrapper(&self, resolved: &Resolved) -> Result<Option<WrapperCheck>, String> {
+        let Some(w) = resolved.wrapper.clone() else { return Ok(None) };
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.ensure_wrapper(&w)).await {
+            Ok(Ok(check)) => Ok(Some(check)),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(format!("the wrapper check failed: {e}")),
+        }
     }
 
     /// Collects unreferenced wrappers now (what the delayed GC runs).

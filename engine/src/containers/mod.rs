@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod stats;
 pub mod validate;
 pub mod wait;
+mod wrappers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
