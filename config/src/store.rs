@@ -141,7 +141,7 @@ impl ConfigStore {
     /// Loads, validates and derives generation 1, writing its wrappers.
     pub fn open(flags: Flags) -> Result<ConfigStore, ConfigErrors> {
         let cache = ProbeCache::new();
-        let (config, runtimes) = build(&flags, &cache)?;
+        let (config, runtimes) = build(&flags, &cache, None)?;
         let snapshot = Snapshot { generation: 1, config, runtimes };
         materialize(&snapshot, &mut Vec::new())?;
         let snapshot = Arc::new(snapshot);
@@ -173,26 +173,7 @@ impl ConfigStore {
         let _state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let started = std::time::Instant::now();
         let old = self.current.load_full();
-        let (config, runtimes) = build(&self.flags, &self.cache)?;
-        let mut problems = Vec::new();
-        let src = crate::Source::File(config.config_file.clone());
-        let mut restart_only = |key: &str, old: String, new: String| {
-            if old != new {
-                problems.push(Problem::new(&src, key, format!("{key} changed from {old} to {new}; {RESTART_ONLY}")));
-            }
-        };
-        restart_only("data-root", old.config.data_root.display().to_string(), config.data_root.display().to_string());
-        restart_only("exec-root", old.config.exec_root.display().to_string(), config.exec_root.display().to_string());
-        restart_only("hosts", old.config.hosts.join(","), config.hosts.join(","));
-        restart_only("metrics-addr", format!("{:?}", old.config.metrics_addr), format!("{:?}", config.metrics_addr));
-        restart_only(
-            "containerd",
-            format!("{:?}", old.config.containerd),
-            format!("{:?}", config.containerd),
-        );
-        if !problems.is_empty() {
-            return Err(ConfigErrors::new(problems));
-        }
+        let (config, runtimes) = build(&self.flags, &self.cache, Some(&old.config))?;
         let generation = old.generation + 1;
         let new = Snapshot { generation, config, runtimes };
         let mut report = diff(&old, &new, dry_run);
@@ -314,16 +295,57 @@ impl ConfigStore {
 }
 
 /// Loads the effective config and derives its table (no files written).
-fn build(flags: &Flags, cache: &ProbeCache) -> Result<(EffectiveConfig, RuntimeTable), ConfigErrors> {
-    let config = load::load(flags)?;
-    let runtimes = table::derive(&config, cache).map_err(ConfigErrors::new)?;
+///
+/// Every problem at once: those of the files and flags, the default
+/// runtime's, and (given the `live` config, on a reload) the restart-only
+/// keys that changed, even when some file is broken. A problem that only
+/// follows from another is not reported on its own: a key whose value could
+/// not be read is not "changed", a default runtime whose definition has
+/// problems is not "missing" (and one that may be in an unreadable file
+/// says so).
+fn build(flags: &Flags, cache: &ProbeCache, live: Option<&EffectiveConfig>) -> Result<(EffectiveConfig, RuntimeTable), ConfigErrors> {
+    let load::Loaded { config, mut problems, gaps } = load::load_all(flags);
+    if let Some(live) = live {
+        problems.extend(restart_only_changes(live, &config, &gaps));
+    }
+    let runtimes = table::derive_unchecked(&config, cache);
+    if !gaps.broken_runtimes.contains(&runtimes.default) {
+        if let Some(mut p) = table::default_problem(&config, &runtimes) {
+            if !runtimes.runtimes.contains_key(&runtimes.default) && !gaps.unreadable.is_empty() {
+                let files: Vec<String> = gaps.unreadable.iter().map(|s| s.to_string()).collect();
+                p.message.push_str(&format!(" (unless it is defined in {}, which could not be read)", files.join(", ")));
+            }
+            problems.push(p);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConfigErrors::new(problems));
+    }
     Ok((config, runtimes))
+}
+
+/// The keys a reload cannot change that differ between the `live` config
+/// and the `new` one (keys whose new value could not be read are skipped).
+fn restart_only_changes(live: &EffectiveConfig, new: &EffectiveConfig, gaps: &load::Gaps) -> Vec<Problem> {
+    let src = crate::Source::File(new.config_file.clone());
+    let pairs = [
+        ("data-root", live.data_root.display().to_string(), new.data_root.display().to_string()),
+        ("exec-root", live.exec_root.display().to_string(), new.exec_root.display().to_string()),
+        ("hosts", live.hosts.join(","), new.hosts.join(",")),
+        ("metrics-addr", format!("{:?}", live.metrics_addr), format!("{:?}", new.metrics_addr)),
+        ("containerd", format!("{:?}", live.containerd), format!("{:?}", new.containerd)),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(key, old, new)| old != new && gaps.known(key))
+        .map(|(key, old, new)| Problem::new(&src, key, format!("{key} changed from {old} to {new}; {RESTART_ONLY}")))
+        .collect()
 }
 
 /// Checks (without writing anything) that a config is valid: what
 /// `berth config check` and `berth daemon --validate` run.
 pub fn check(flags: &Flags) -> Result<(EffectiveConfig, RuntimeTable), ConfigErrors> {
-    build(flags, &ProbeCache::new())
+    build(flags, &ProbeCache::new(), None)
 }
 
 /// Writes (or verifies) every wrapper of `snap`. On failure removes the
