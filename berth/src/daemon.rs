@@ -6,7 +6,7 @@ use std::sync::Arc;
 use berth_api::{AppState, DaemonInfo};
 use berth_config::ConfigStore;
 use berth_containerd::{Client, ManagedConfig, ManagedContainerd};
-use berth_engine::runtimes::RuntimeService;
+use berth_engine::runtimes::{ReloadPhase, RuntimeService};
 use berth_engine::Engine;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
@@ -80,6 +80,20 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
     };
     let containerd_version = client.version().await.map(|v| v.version).unwrap_or_default();
     let runtimes = Arc::new(RuntimeService::new(store.clone()));
+    // Every reload, whoever asks for it (SIGHUP, the API, `berth reload`),
+    // tells the supervisor and re-applies the log level.
+    let log = Arc::new(log);
+    let (obs_log, obs_store) = (log.clone(), store.clone());
+    runtimes.set_reload_observer(Arc::new(move |phase| match phase {
+        ReloadPhase::Started => notify(&crate::notify::reloading_message()),
+        ReloadPhase::Finished { applied } => {
+            let snap = obs_store.snapshot();
+            if applied.is_some() {
+                obs_log.apply(&snap.config);
+            }
+            notify(&format!("READY=1\nSTATUS=configuration generation {}", snap.generation));
+        }
+    }));
     let engine = match Engine::start(runtimes.clone(), client, records, cfg.exec_root.clone()).await {
         Ok(e) => e,
         Err(e) => {
@@ -183,15 +197,10 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                notify("RELOADING=1");
                 match engine.reload(false).await {
-                    Ok(report) => {
-                        log.apply(&runtimes.snapshot().config);
-                        tracing::info!(generation = report.generation, "reload on SIGHUP applied");
-                    }
+                    Ok(report) => tracing::info!(generation = report.generation, "reload on SIGHUP applied"),
                     Err(e) => tracing::error!("reload on SIGHUP refused; the previous configuration stays live: {e}"),
                 }
-                notify("READY=1");
             }
             _ = term.recv() => break,
             _ = int.recv() => break,

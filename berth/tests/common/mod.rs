@@ -13,6 +13,8 @@ pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 pub struct Daemon {
     pub child: Option<Child>,
     pub dir: tempfile::TempDir,
+    /// Extra environment of the daemon process (kept across restarts).
+    pub env: Vec<(String, std::ffi::OsString)>,
 }
 
 /// Writes a tar of a busybox rootfs (busybox + applet symlinks) into `dir`.
@@ -34,9 +36,15 @@ pub fn busybox_tar(dir: &Path) -> PathBuf {
 
 impl Daemon {
     pub fn start(config: &str) -> Daemon {
+        Daemon::start_with_env(config, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables for the daemon.
+    pub fn start_with_env(config: &str, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
         let dir = tempfile::Builder::new().prefix("bd").tempdir().unwrap();
         std::fs::write(dir.path().join("daemon.json"), config).unwrap();
-        let mut d = Daemon { child: None, dir };
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_os_string())).collect();
+        let mut d = Daemon { child: None, dir, env };
         d.spawn();
         d
     }
@@ -53,6 +61,7 @@ impl Daemon {
             .arg(self.path("exec"))
             .arg("-H")
             .arg(self.host())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
