@@ -69,6 +69,17 @@ fn a_changed_or_removed_wrapper_is_restored_before_the_next_start() {
     let w = wrapper.display().to_string();
     assert!(ev.contains(&format!("wrapper-restored {w} modified")), "{ev}");
     assert!(ev.contains(&format!("wrapper-restored {w} missing")), "{ev}");
+    assert!(!ev.contains("wrapper-dir-fixed"), "{ev}");
+
+    // A reload that finds a changed wrapper restores it, with the same event.
+    std::fs::write(&wrapper, "#!/bin/sh\nexit 98\n").unwrap();
+    let since = now_secs() - 1;
+    let o = d.berth(&["reload"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&wrapper).unwrap(), original);
+    let ev = daemon_events(&d, since);
+    assert!(ev.lines().any(|l| l.starts_with("reload ")), "{ev}");
+    assert!(ev.contains(&format!("wrapper-restored {w} modified")), "{ev}");
     let log = d.log();
     assert!(log.lines().any(|l| l.contains("did not match its digest") && l.contains(&w)), "the log names the file:\n{}", common::tail(&log));
 }
@@ -119,4 +130,21 @@ fn every_reload_tells_the_supervisor() {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
     reloading(recv());
     assert_eq!(recv(), "READY=1\nSTATUS=configuration generation 3");
+}
+
+/// One reload answer lists every problem: a drop-in with a JSON error does
+/// not hide the missing default runtime or a changed restart-only key.
+#[test]
+fn a_refused_reload_lists_every_problem_at_once() {
+    let d = Daemon::start("{}");
+    std::fs::create_dir_all(d.path("runtimes.d")).unwrap();
+    std::fs::write(d.path("runtimes.d/10-bad.json"), r#"{"x": {"path": "/bin/true",}}"#).unwrap();
+    d.write_config(r#"{"default-runtime":"nope","containerd":"/run/elsewhere/containerd.sock"}"#);
+    let o = d.berth(&["reload"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("3 problems"), "{err}");
+    for needle in ["10-bad.json: invalid JSON", "specified default runtime 'nope' does not exist", "containerd changed from None to Some"] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
 }

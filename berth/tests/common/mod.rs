@@ -10,6 +10,13 @@ use std::time::{Duration, Instant};
 
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
+/// The berth binary the daemon tests run: `BERTH_TEST_BIN` when set (a
+/// copy of this worktree's build, safe from other builds sharing the
+/// target directory), else cargo's.
+pub fn berth_bin() -> std::ffi::OsString {
+    std::env::var_os("BERTH_TEST_BIN").unwrap_or_else(|| BERTH.into())
+}
+
 pub struct Daemon {
     pub child: Option<Child>,
     pub dir: tempfile::TempDir,
@@ -51,7 +58,7 @@ impl Daemon {
 
     pub fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.path("daemon.log")).unwrap();
-        let child = Command::new(BERTH)
+        let child = Command::new(berth_bin())
             .arg("daemon")
             .arg("--config-file")
             .arg(self.path("daemon.json"))
@@ -126,7 +133,7 @@ impl Daemon {
     }
 
     pub fn berth(&self, args: &[&str]) -> Output {
-        Command::new(BERTH).args(args).env("BERTH_HOST", self.host()).output().unwrap()
+        Command::new(berth_bin()).args(args).env("BERTH_HOST", self.host()).output().unwrap()
     }
 
     /// Imports the busybox image as `name`.
