@@ -11,7 +11,10 @@
 //! - Every wrapper referenced by the current snapshot, by any snapshot still
 //!   alive somewhere (held by an operation in flight), or by a pinned
 //!   container record exists on disk with exactly its content. GC deletes
-//!   only wrapper-named files outside that set.
+//!   only wrapper-named files outside that set; it takes hold of the live
+//!   snapshots before it reads the pins (see [`ConfigStore::gc_wrappers`]).
+//! - A load reports every problem at once: a broken file does not hide
+//!   the default runtime's problem or a changed restart-only key.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;

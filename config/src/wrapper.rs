@@ -12,7 +12,13 @@
 //! quotes and newlines reach the binary as the exact bytes configured. The
 //! file is named `<runtime name>.<sha256 hex of the content>`: the name is a
 //! function of the content, so a wrapper, once written, never changes. An
-//! existing file is verified (content and mode), never rewritten in place.
+//! existing file is verified (regular file, owner, mode, content), never
+//! rewritten in place: one that does not match is replaced whole (temp file
+//! created `O_EXCL|O_NOFOLLOW`, then `rename`). Loads verify every wrapper
+//! of their snapshot, and so does every container start for the wrapper it
+//! is about to use ([`crate::ConfigStore::ensure_wrapper`]). The directory
+//! must be berth's own (owner, not a symlink) and is kept at mode 0700.
+//! The script execs the binary the probe found (absolute), not a bare name.
 //!
 //! Durability: wrappers live in the exec root (`/run/berth`, a tmpfs on a
 //! normal host), are written to a temp file and renamed into place, and are

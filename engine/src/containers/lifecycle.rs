@@ -118,7 +118,7 @@ impl ContainerService {
             }
         }
 
-        let confine = self.confinement(&rec.host_config, &snap).await?;
+        let confine = self.confinement(&rec.host_config, snap).await?;
         if confine.custom_seccomp {
             resolved.check_custom_seccomp().map_err(EngineError::InvalidParameter)?;
         }
