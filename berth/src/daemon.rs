@@ -9,7 +9,7 @@ use berth_api::{AppState, DaemonInfo};
 use berth_config::ConfigStore;
 use berth_containerd::{Client, ManagedConfig, ManagedContainerd};
 use berth_engine::cgroups::Cgroups;
-use berth_engine::runtimes::RuntimeService;
+use berth_engine::runtimes::{ReloadPhase, RuntimeService};
 use berth_engine::Engine;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
@@ -120,6 +120,20 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
     };
     let containerd_version = client.version().await.map(|v| v.version).unwrap_or_default();
     let runtimes = Arc::new(RuntimeService::new(store.clone()));
+    // Every reload, whoever asks for it (SIGHUP, the API, `berth reload`),
+    // tells the supervisor and re-applies the log level.
+    let log = Arc::new(log);
+    let (obs_log, obs_store) = (log.clone(), store.clone());
+    runtimes.set_reload_observer(Arc::new(move |phase| match phase {
+        ReloadPhase::Started => notify(&crate::notify::reloading_message()),
+        ReloadPhase::Finished { applied } => {
+            let snap = obs_store.snapshot();
+            if applied.is_some() {
+                obs_log.apply(&snap.config);
+            }
+            notify(&format!("READY=1\nSTATUS=configuration generation {}", snap.generation));
+        }
+    }));
     let engine = match Engine::start(runtimes.clone(), client, records, cfg.exec_root.clone(), cgroups).await {
         Ok(e) => e,
         Err(e) => {
@@ -129,10 +143,9 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
     };
     // Wrapper GC runs once the records are loaded, keeping every wrapper a
     // container pins, even if the configuration changed while berth was down.
-    match store.gc_wrappers(engine.containers.pinned_wrappers()) {
-        Ok(r) if !r.removed.is_empty() => tracing::info!(removed = r.removed.len(), kept = r.kept, "removed unreferenced wrappers at start-up"),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "wrapper garbage collection failed"),
+    let removed = runtimes.collect_now().await;
+    if removed > 0 {
+        tracing::info!(removed, "removed unreferenced wrappers at start-up");
     }
     let daemon = Arc::new(DaemonInfo {
         id: daemon_id(&cfg.data_root),
@@ -196,15 +209,10 @@ pub async fn run(args: DaemonArgs, log: LogHandle) -> i32 {
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                notify("RELOADING=1");
                 match engine.reload(false).await {
-                    Ok(report) => {
-                        log.apply(&runtimes.snapshot().config);
-                        tracing::info!(generation = report.generation, "reload on SIGHUP applied");
-                    }
+                    Ok(report) => tracing::info!(generation = report.generation, "reload on SIGHUP applied"),
                     Err(e) => tracing::error!("reload on SIGHUP refused; the previous configuration stays live: {e}"),
                 }
-                notify("READY=1");
             }
             _ = term.recv() => break,
             _ = int.recv() => break,

@@ -22,3 +22,23 @@ pub fn notify(state: &str) {
         tracing::warn!(error = %e, state, "sd_notify failed");
     }
 }
+
+/// `RELOADING=1` with the `MONOTONIC_USEC` systemd's `Type=notify-reload`
+/// requires (CLOCK_MONOTONIC, microseconds); `READY=1` ends the reload.
+pub fn reloading_message() -> String {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid timespec for clock_gettime to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let usec = ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000;
+    format!("RELOADING=1\nMONOTONIC_USEC={usec}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reloading_carries_a_monotonic_timestamp() {
+        let m = super::reloading_message();
+        let usec: u64 = m.strip_prefix("RELOADING=1\nMONOTONIC_USEC=").expect(&m).parse().unwrap();
+        assert!(usec > 0);
+    }
+}

@@ -87,7 +87,7 @@ fn benches(c: &mut Criterion) {
                 std::fs::write(&file, fresh(100, k)).unwrap();
                 let r = store.reload(false).unwrap();
                 assert_eq!(r.changed.len(), 100);
-                store.gc_wrappers(Vec::new()).unwrap();
+                store.gc_wrappers(|| Some(Vec::new())).unwrap();
             })
         });
     }
@@ -107,7 +107,7 @@ fn benches(c: &mut Criterion) {
                 std::fs::write(&file, &cfgs[v]).unwrap();
                 let r = store.reload(false).unwrap();
                 assert_eq!(r.changed.len(), 100);
-                store.gc_wrappers(Vec::new()).unwrap();
+                store.gc_wrappers(|| Some(Vec::new())).unwrap();
             })
         });
     }

@@ -27,5 +27,5 @@ pub use load::{EffectiveConfig, Flags, RuntimeConfig, RuntimeDef, SeccompProfile
 pub use logconfig::{LogConfig, LogConfigError, LogDriver, LogSettings};
 pub use options::{GenericOptions, RuncOptions, ShimOptions};
 pub use source::{ConfigErrors, Problem, Source};
-pub use store::{check, Changed, ConfigStore, DefaultChange, GcReport, LogDefaultsChange, ReloadReport, Snapshot, UnavailableRuntime};
+pub use store::{check, Changed, ConfigStore, DefaultChange, GcReport, LogDefaultsChange, ReloadReport, Snapshot, UnavailableRuntime, WrapperCheck};
 pub use table::{Kind, Resolved, ResolveError, Runtime, RuntimeTable};

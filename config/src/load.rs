@@ -6,7 +6,7 @@
 //! its default. Every problem found is collected (never just the first) and
 //! each names the file or flag it came from.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -224,9 +224,57 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 
 const RUNTIME_KEYS: &[&str] = &["path", "runtimeArgs", "runtimeType", "options"];
 
+/// What a load found, problems or not: the configuration as far as it could
+/// be read, every problem, and what the problems hid.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// Settings that could not be read keep their defaults here.
+    pub config: EffectiveConfig,
+    pub problems: Vec<Problem>,
+    pub gaps: Gaps,
+}
+
+/// What the problems of a load hid: checks that depend on these (the
+/// default runtime exists, a restart-only key did not change) must not
+/// report a consequence of another problem as a problem of its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gaps {
+    /// Top-level keys whose value is not known: given with a wrong type, in
+    /// both a flag and the file, or in a config file that could not be read.
+    pub unknown_keys: BTreeSet<String>,
+    /// Runtimes that are defined but were dropped for their problems.
+    pub broken_runtimes: BTreeSet<String>,
+    /// Files that could not be read at all (they may define runtimes).
+    pub unreadable: Vec<Source>,
+}
+
+impl Gaps {
+    /// Whether the value of top-level `key` is known.
+    pub fn known(&self, key: &str) -> bool {
+        !self.unknown_keys.contains(key)
+    }
+
+    fn file_unreadable(&mut self, src: &Source) {
+        self.unreadable.push(src.clone());
+        self.unknown_keys.extend(TOP_LEVEL_KEYS.iter().map(|k| k.to_string()));
+    }
+}
+
 /// Loads the effective configuration. Returns every problem found, sorted.
 pub fn load(flags: &Flags) -> Result<EffectiveConfig, ConfigErrors> {
+    let loaded = load_all(flags);
+    if loaded.problems.is_empty() {
+        Ok(loaded.config)
+    } else {
+        Err(ConfigErrors::new(loaded.problems))
+    }
+}
+
+/// Loads as much of the configuration as can be read, collecting every
+/// problem instead of stopping at the first.
+pub fn load_all(flags: &Flags) -> Loaded {
     let mut problems = Vec::new();
+    let mut gaps = Gaps::default();
     let explicit = flags.config_file.is_some();
     let config_file = flags.config_file.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
     let file_src = Source::File(config_file.clone());
@@ -245,46 +293,55 @@ pub fn load(flags: &Flags) -> Result<EffectiveConfig, ConfigErrors> {
         }
     };
 
-    for (name, rc) in parse_add_runtime_flags(&flags.add_runtime, &mut problems) {
+    for (name, rc) in parse_add_runtime_flags(&flags.add_runtime, &mut problems, &mut gaps) {
         add(name, rc, &mut problems);
     }
 
     let mut file = FileSettings::default();
     match read_json_file(&config_file) {
-        Ok(None) if explicit => problems.push(Problem::new(
-            &file_src,
-            "",
-            "config file not found; create it (`{}` is a valid empty config) or drop --config-file",
-        )),
+        Ok(None) if explicit => {
+            problems.push(Problem::new(
+                &file_src,
+                "",
+                "config file not found; create it (`{}` is a valid empty config) or drop --config-file",
+            ));
+            gaps.file_unreadable(&file_src);
+        }
         Ok(None) => {}
         Ok(Some(Value::Object(top))) => {
-            for (name, rc) in parse_file(&top, &file_src, &mut file, &mut problems) {
+            for (name, rc) in parse_file(&top, &file_src, &mut file, &mut problems, &mut gaps) {
                 add(name, rc, &mut problems);
             }
         }
-        Ok(Some(other)) => problems.push(Problem::new(
-            &file_src,
-            "",
-            format!("the config must be a JSON object, got {}", json_kind(&other)),
-        )),
-        Err(p) => problems.push(p),
+        Ok(Some(other)) => {
+            problems.push(Problem::new(
+                &file_src,
+                "",
+                format!("the config must be a JSON object, got {}", json_kind(&other)),
+            ));
+            gaps.file_unreadable(&file_src);
+        }
+        Err(p) => {
+            problems.push(p);
+            gaps.file_unreadable(&file_src);
+        }
     }
 
-    for (name, rc) in read_dropins(&dropin_dir(&config_file), &mut problems) {
+    for (name, rc) in read_dropins(&dropin_dir(&config_file), &mut problems, &mut gaps) {
         add(name, rc, &mut problems);
     }
 
     // Scalar settings: flag or file, never both (the user must say which wins).
-    let data_root = pick("data-root", &flags.data_root, file.data_root, &file_src, &mut problems)
+    let data_root = pick("data-root", &flags.data_root, file.data_root, &file_src, &mut problems, &mut gaps)
         .unwrap_or_else(|| DEFAULT_DATA_ROOT.into());
-    let exec_root = pick("exec-root", &flags.exec_root, file.exec_root, &file_src, &mut problems)
+    let exec_root = pick("exec-root", &flags.exec_root, file.exec_root, &file_src, &mut problems, &mut gaps)
         .unwrap_or_else(|| DEFAULT_EXEC_ROOT.into());
     let flag_hosts = (!flags.hosts.is_empty()).then(|| flags.hosts.clone());
-    let hosts = pick("hosts", &flag_hosts, file.hosts, &file_src, &mut problems)
+    let hosts = pick("hosts", &flag_hosts, file.hosts, &file_src, &mut problems, &mut gaps)
         .unwrap_or_else(|| vec![DEFAULT_HOST.to_string()]);
-    let containerd = pick("containerd", &flags.containerd, file.containerd, &file_src, &mut problems);
-    let debug = pick("debug", &flags.debug, file.debug, &file_src, &mut problems).unwrap_or(false);
-    let log_level = pick("log-level", &flags.log_level, file.log_level, &file_src, &mut problems)
+    let containerd = pick("containerd", &flags.containerd, file.containerd, &file_src, &mut problems, &mut gaps);
+    let debug = pick("debug", &flags.debug, file.debug, &file_src, &mut problems, &mut gaps).unwrap_or(false);
+    let log_level = pick("log-level", &flags.log_level, file.log_level, &file_src, &mut problems, &mut gaps)
         .unwrap_or_else(|| "info".into());
     let default_source = match (&flags.default_runtime, &file.default_runtime) {
         (Some(_), None) => Source::Flag("--default-runtime".into()),
@@ -292,7 +349,7 @@ pub fn load(flags: &Flags) -> Result<EffectiveConfig, ConfigErrors> {
         _ => Source::Builtin,
     };
     let default_runtime =
-        pick("default-runtime", &flags.default_runtime, file.default_runtime, &file_src, &mut problems)
+        pick("default-runtime", &flags.default_runtime, file.default_runtime, &file_src, &mut problems, &mut gaps)
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| DEFAULT_RUNTIME.into());
 
@@ -321,6 +378,7 @@ pub fn load(flags: &Flags) -> Result<EffectiveConfig, ConfigErrors> {
             Ok(addr) => Some(addr),
             Err(msg) => {
                 problems.push(Problem::new(&file_src, "metrics-addr", msg));
+                gaps.unknown_keys.insert("metrics-addr".into());
                 None
             }
         },
@@ -357,13 +415,11 @@ pub fn load(flags: &Flags) -> Result<EffectiveConfig, ConfigErrors> {
         for (i, msg) in bad {
             problems.push(Problem::new(&file_src, format!("exec-opts[{i}]"), msg));
         }
+        gaps.unknown_keys.insert("exec-opts".into());
         ExecOpts::default()
     });
 
-    if !problems.is_empty() {
-        return Err(ConfigErrors::new(problems));
-    }
-    Ok(EffectiveConfig {
+    let config = EffectiveConfig {
         config_file,
         data_root,
         exec_root,
@@ -382,7 +438,8 @@ pub fn load(flags: &Flags) -> Result<EffectiveConfig, ConfigErrors> {
         seccomp_profile,
         no_new_privileges: file.no_new_privileges.unwrap_or(false),
         exec_opts,
-    })
+    };
+    Loaded { config, problems, gaps }
 }
 
 /// Reads and checks a seccomp profile file (Docker's format).
@@ -418,9 +475,11 @@ fn pick<T: Clone>(
     file: Option<T>,
     file_src: &Source,
     problems: &mut Vec<Problem>,
+    gaps: &mut Gaps,
 ) -> Option<T> {
     match (flag, file) {
         (Some(_), Some(_)) => {
+            gaps.unknown_keys.insert(key.to_string());
             problems.push(Problem::new(
                 file_src,
                 key,
@@ -495,15 +554,17 @@ fn parse_file(
     src: &Source,
     out: &mut FileSettings,
     problems: &mut Vec<Problem>,
+    gaps: &mut Gaps,
 ) -> Vec<(String, RuntimeConfig)> {
     let mut runtimes = Vec::new();
     for (key, value) in top {
         let mut bad_type = |want: &str| {
             problems.push(Problem::new(src, key.as_str(), format!("must be {want}, got {}", json_kind(value))));
+            gaps.unknown_keys.insert(key.clone());
         };
         match key.as_str() {
             "runtimes" => match value {
-                Value::Object(m) => runtimes.extend(parse_runtime_map(m, src, "runtimes.", problems)),
+                Value::Object(m) => runtimes.extend(parse_runtime_map(m, src, "runtimes.", problems, &mut gaps.broken_runtimes)),
                 Value::Null => {}
                 _ => bad_type("an object of runtimes"),
             },
@@ -579,12 +640,14 @@ fn string_array(v: &Value) -> Option<Vec<String>> {
 
 /// Reads every `*.json` in the drop-in directory, in name order. Each holds
 /// `{"name": {runtime object}}`.
-fn read_dropins(dir: &Path, problems: &mut Vec<Problem>) -> Vec<(String, RuntimeConfig)> {
+fn read_dropins(dir: &Path, problems: &mut Vec<Problem>, gaps: &mut Gaps) -> Vec<(String, RuntimeConfig)> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Vec::new(),
         Err(e) => {
-            problems.push(Problem::new(&Source::File(dir.into()), "", format!("cannot read the drop-in directory: {e}")));
+            let src = Source::File(dir.into());
+            problems.push(Problem::new(&src, "", format!("cannot read the drop-in directory: {e}")));
+            gaps.unreadable.push(src);
             return Vec::new();
         }
     };
@@ -597,14 +660,20 @@ fn read_dropins(dir: &Path, problems: &mut Vec<Problem>) -> Vec<(String, Runtime
     for path in files {
         let src = Source::File(path.clone());
         match read_json_file(&path) {
-            Ok(Some(Value::Object(m))) => out.extend(parse_runtime_map(&m, &src, "", problems)),
-            Ok(Some(other)) => problems.push(Problem::new(
-                &src,
-                "",
-                format!("a drop-in must be a JSON object of runtimes ({{\"name\": {{\"path\": ...}}}}), got {}", json_kind(&other)),
-            )),
+            Ok(Some(Value::Object(m))) => out.extend(parse_runtime_map(&m, &src, "", problems, &mut gaps.broken_runtimes)),
+            Ok(Some(other)) => {
+                problems.push(Problem::new(
+                    &src,
+                    "",
+                    format!("a drop-in must be a JSON object of runtimes ({{\"name\": {{\"path\": ...}}}}), got {}", json_kind(&other)),
+                ));
+                gaps.unreadable.push(src);
+            }
             Ok(None) => {} // removed while we were reading: not there
-            Err(p) => problems.push(p),
+            Err(p) => {
+                problems.push(p);
+                gaps.unreadable.push(src);
+            }
         }
     }
     out
@@ -615,21 +684,26 @@ fn parse_runtime_map(
     src: &Source,
     prefix: &str,
     problems: &mut Vec<Problem>,
+    broken: &mut BTreeSet<String>,
 ) -> Vec<(String, RuntimeConfig)> {
     let mut out = Vec::new();
     for (name, value) in m {
         let subject = format!("{prefix}{name}");
         match value {
-            Value::Object(obj) => {
-                if let Some(def) = parse_runtime_object(name, obj, src, &subject, problems) {
-                    out.push((name.clone(), RuntimeConfig { def, source: src.clone() }));
+            Value::Object(obj) => match parse_runtime_object(name, obj, src, &subject, problems) {
+                Some(def) => out.push((name.clone(), RuntimeConfig { def, source: src.clone() })),
+                None => {
+                    broken.insert(name.clone());
                 }
+            },
+            other => {
+                problems.push(Problem::new(
+                    src,
+                    subject,
+                    format!("a runtime must be an object such as {{\"path\": \"/usr/bin/crun\"}}, got {}", json_kind(other)),
+                ));
+                broken.insert(name.clone());
             }
-            other => problems.push(Problem::new(
-                src,
-                subject,
-                format!("a runtime must be an object such as {{\"path\": \"/usr/bin/crun\"}}, got {}", json_kind(other)),
-            )),
         }
     }
     out
@@ -738,7 +812,7 @@ fn parse_runtime_object(
 /// Parses `--add-runtime name=path` values (dockerd's rules, except that the
 /// name is kept as given: folding it to lower case, as dockerd does, would
 /// make `--add-runtime MyRT=...` and `"MyRT"` in a file different runtimes).
-fn parse_add_runtime_flags(values: &[String], problems: &mut Vec<Problem>) -> Vec<(String, RuntimeConfig)> {
+fn parse_add_runtime_flags(values: &[String], problems: &mut Vec<Problem>, gaps: &mut Gaps) -> Vec<(String, RuntimeConfig)> {
     let src = Source::Flag("--add-runtime".into());
     let mut out = Vec::new();
     for raw in values {
@@ -754,8 +828,11 @@ fn parse_add_runtime_flags(values: &[String], problems: &mut Vec<Problem>) -> Ve
         let mut obj = Map::new();
         obj.insert("path".into(), Value::String(path.into()));
         let subject = format!("runtime {name}");
-        if let Some(def) = parse_runtime_object(name, &obj, &src, &subject, problems) {
-            out.push((name.to_string(), RuntimeConfig { def, source: src.clone() }));
+        match parse_runtime_object(name, &obj, &src, &subject, problems) {
+            Some(def) => out.push((name.to_string(), RuntimeConfig { def, source: src.clone() })),
+            None => {
+                gaps.broken_runtimes.insert(name.to_string());
+            }
         }
     }
     out

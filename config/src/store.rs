@@ -11,7 +11,10 @@
 //! - Every wrapper referenced by the current snapshot, by any snapshot still
 //!   alive somewhere (held by an operation in flight), or by a pinned
 //!   container record exists on disk with exactly its content. GC deletes
-//!   only wrapper-named files outside that set.
+//!   only wrapper-named files outside that set; it takes hold of the live
+//!   snapshots before it reads the pins (see [`ConfigStore::gc_wrappers`]).
+//! - A load reports every problem at once: a broken file does not hide
+//!   the default runtime's problem or a changed restart-only key.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
@@ -27,7 +30,7 @@ use crate::logconfig::LogConfig;
 use crate::probe::ProbeCache;
 use crate::source::{ConfigErrors, Problem};
 use crate::table::{self, Resolved, ResolveError, RuntimeTable};
-use crate::wrapper::{self, Materialized};
+use crate::wrapper::{self, DirCheck, Materialized, Wrapper, WrapperError};
 
 /// One generation of the configuration and the runtime table derived from it.
 #[derive(Debug, Serialize)]
@@ -111,6 +114,21 @@ pub struct UnavailableRuntime {
     pub reason: String,
 }
 
+/// What [`ConfigStore::ensure_wrapper`] found before a wrapper was used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrapperCheck {
+    /// `Written`: the file was missing; `Repaired`: it had been changed.
+    pub file: Materialized,
+    pub dir: DirCheck,
+}
+
+impl WrapperCheck {
+    /// Whether the file and its directory were found as berth left them.
+    pub fn intact(&self) -> bool {
+        self.file == Materialized::Verified && self.dir == DirCheck::Ok
+    }
+}
+
 /// What a wrapper GC did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct GcReport {
@@ -132,13 +150,17 @@ pub struct ConfigStore {
     current: ArcSwap<Snapshot>,
     state: Mutex<State>,
     cache: ProbeCache,
+    /// Test builds: runs inside [`ConfigStore::gc_wrappers`] between its two
+    /// reads, to force interleavings with container starts.
+    #[cfg(test)]
+    gc_hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 impl ConfigStore {
     /// Loads, validates and derives generation 1, writing its wrappers.
     pub fn open(flags: Flags) -> Result<ConfigStore, ConfigErrors> {
         let cache = ProbeCache::new();
-        let (config, runtimes) = build(&flags, &cache)?;
+        let (config, runtimes) = build(&flags, &cache, None)?;
         let snapshot = Snapshot { generation: 1, config, runtimes };
         materialize(&snapshot, &mut Vec::new())?;
         let snapshot = Arc::new(snapshot);
@@ -147,6 +169,8 @@ impl ConfigStore {
             state: Mutex::new(State { published: vec![Arc::downgrade(&snapshot)] }),
             current: ArcSwap::new(snapshot),
             cache,
+            #[cfg(test)]
+            gc_hook: Mutex::new(None),
         })
     }
 
@@ -168,27 +192,7 @@ impl ConfigStore {
         let _state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let started = std::time::Instant::now();
         let old = self.current.load_full();
-        let (config, runtimes) = build(&self.flags, &self.cache)?;
-        let mut problems = Vec::new();
-        let src = crate::Source::File(config.config_file.clone());
-        let mut restart_only = |key: &str, old: String, new: String| {
-            if old != new {
-                problems.push(Problem::new(&src, key, format!("{key} changed from {old} to {new}; {RESTART_ONLY}")));
-            }
-        };
-        restart_only("data-root", old.config.data_root.display().to_string(), config.data_root.display().to_string());
-        restart_only("exec-root", old.config.exec_root.display().to_string(), config.exec_root.display().to_string());
-        restart_only("hosts", old.config.hosts.join(","), config.hosts.join(","));
-        restart_only("exec-opts", old.config.exec_opts.describe(), config.exec_opts.describe());
-        restart_only("metrics-addr", format!("{:?}", old.config.metrics_addr), format!("{:?}", config.metrics_addr));
-        restart_only(
-            "containerd",
-            format!("{:?}", old.config.containerd),
-            format!("{:?}", config.containerd),
-        );
-        if !problems.is_empty() {
-            return Err(ConfigErrors::new(problems));
-        }
+        let (config, runtimes) = build(&self.flags, &self.cache, Some(&old.config))?;
         let generation = old.generation + 1;
         let new = Snapshot { generation, config, runtimes };
         let mut report = diff(&old, &new, dry_run);
@@ -216,17 +220,47 @@ impl ConfigStore {
         Ok(report)
     }
 
+    /// Checks a wrapper right before it is used (every container start):
+    /// its directory must be berth's own ([`wrapper::ensure_dir`]: refused
+    /// otherwise, a loose mode is fixed) and the file must still be exactly
+    /// `w` (regular file, mode, owner, content by its digest). A missing or
+    /// changed file is restored from `w`, under the lock the GC and reloads
+    /// take, so its temp file cannot be collected halfway. Blocking I/O
+    /// (one `lstat` and a read of a few hundred bytes when intact).
+    pub fn ensure_wrapper(&self, w: &Wrapper) -> Result<WrapperCheck, WrapperError> {
+        let dir = wrapper::ensure_dir(w.path.parent().expect("wrapper path has a parent"))?;
+        if w.verify()? {
+            return Ok(WrapperCheck { file: Materialized::Verified, dir });
+        }
+        let _state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let file = w.materialize_in_dir()?;
+        Ok(WrapperCheck { file, dir })
+    }
+
     /// Deletes wrapper files nothing references any more. Live = referenced
     /// by the current snapshot, by any snapshot still held somewhere, or by
-    /// `pinned` (the wrappers recorded in container records). Only files
-    /// named like wrappers (and leftover temp files) are ever deleted.
-    pub fn gc_wrappers<I: IntoIterator<Item = PathBuf>>(&self, pinned: I) -> io::Result<GcReport> {
+    /// the wrappers `pinned` returns (the ones container records pin; `None`
+    /// = unknown, then nothing is deleted). Only files named like wrappers
+    /// (and leftover temp files) are ever deleted.
+    pub fn gc_wrappers<F: FnOnce() -> Option<Vec<PathBuf>>>(&self, pinned: F) -> io::Result<GcReport> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.current.load_full();
         let dir = current.config.wrapper_dir();
-        let mut live: HashSet<PathBuf> = pinned.into_iter().collect();
+        // Order matters. First take hold of every snapshot still alive, then
+        // read the pins. A start holds its `Resolved` (and so its snapshot)
+        // until its pin is in the record: if it still held it when the
+        // snapshots were read, that snapshot is kept; if it had dropped it,
+        // its pin was written before, and the pins are read after. Read the
+        // other way round, a start could pin and drop in between and lose its
+        // wrapper. Reloads cannot publish meanwhile (they take `state`), and
+        // a snapshot loaded later is `current`, which is kept.
         state.published.retain(|w| w.strong_count() > 0);
-        for snap in state.published.iter().filter_map(Weak::upgrade) {
+        let alive: Vec<Arc<Snapshot>> = state.published.iter().filter_map(Weak::upgrade).collect();
+        #[cfg(test)]
+        self.between_gc_reads();
+        let Some(pinned) = pinned() else { return Ok(GcReport::default()) };
+        let mut live: HashSet<PathBuf> = pinned.into_iter().collect();
+        for snap in &alive {
             live.extend(snap.wrappers().cloned());
         }
         live.extend(current.wrappers().cloned());
@@ -264,17 +298,74 @@ impl ConfigStore {
     }
 }
 
+#[cfg(test)]
+impl ConfigStore {
+    /// Runs `f` once, inside the next GC, between its two reads.
+    fn set_gc_hook(&self, f: impl FnOnce() + Send + 'static) {
+        *self.gc_hook.lock().unwrap() = Some(Box::new(f));
+    }
+
+    fn between_gc_reads(&self) {
+        let hook = self.gc_hook.lock().unwrap().take();
+        if let Some(f) = hook {
+            f();
+        }
+    }
+}
+
 /// Loads the effective config and derives its table (no files written).
-fn build(flags: &Flags, cache: &ProbeCache) -> Result<(EffectiveConfig, RuntimeTable), ConfigErrors> {
-    let config = load::load(flags)?;
-    let runtimes = table::derive(&config, cache).map_err(ConfigErrors::new)?;
+///
+/// Every problem at once: those of the files and flags, the default
+/// runtime's, and (given the `live` config, on a reload) the restart-only
+/// keys that changed, even when some file is broken. A problem that only
+/// follows from another is not reported on its own: a key whose value could
+/// not be read is not "changed", a default runtime whose definition has
+/// problems is not "missing" (and one that may be in an unreadable file
+/// says so).
+fn build(flags: &Flags, cache: &ProbeCache, live: Option<&EffectiveConfig>) -> Result<(EffectiveConfig, RuntimeTable), ConfigErrors> {
+    let load::Loaded { config, mut problems, gaps } = load::load_all(flags);
+    if let Some(live) = live {
+        problems.extend(restart_only_changes(live, &config, &gaps));
+    }
+    let runtimes = table::derive_unchecked(&config, cache);
+    if !gaps.broken_runtimes.contains(&runtimes.default) {
+        if let Some(mut p) = table::default_problem(&config, &runtimes) {
+            if !runtimes.runtimes.contains_key(&runtimes.default) && !gaps.unreadable.is_empty() {
+                let files: Vec<String> = gaps.unreadable.iter().map(|s| s.to_string()).collect();
+                p.message.push_str(&format!(" (unless it is defined in {}, which could not be read)", files.join(", ")));
+            }
+            problems.push(p);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConfigErrors::new(problems));
+    }
     Ok((config, runtimes))
+}
+
+/// The keys a reload cannot change that differ between the `live` config
+/// and the `new` one (keys whose new value could not be read are skipped).
+fn restart_only_changes(live: &EffectiveConfig, new: &EffectiveConfig, gaps: &load::Gaps) -> Vec<Problem> {
+    let src = crate::Source::File(new.config_file.clone());
+    let pairs = [
+        ("data-root", live.data_root.display().to_string(), new.data_root.display().to_string()),
+        ("exec-root", live.exec_root.display().to_string(), new.exec_root.display().to_string()),
+        ("hosts", live.hosts.join(","), new.hosts.join(",")),
+        ("exec-opts", live.exec_opts.describe(), new.exec_opts.describe()),
+        ("metrics-addr", format!("{:?}", live.metrics_addr), format!("{:?}", new.metrics_addr)),
+        ("containerd", format!("{:?}", live.containerd), format!("{:?}", new.containerd)),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(key, old, new)| old != new && gaps.known(key))
+        .map(|(key, old, new)| Problem::new(&src, key, format!("{key} changed from {old} to {new}; {RESTART_ONLY}")))
+        .collect()
 }
 
 /// Checks (without writing anything) that a config is valid: what
 /// `berth config check` and `berth daemon --validate` run.
 pub fn check(flags: &Flags) -> Result<(EffectiveConfig, RuntimeTable), ConfigErrors> {
-    build(flags, &ProbeCache::new())
+    build(flags, &ProbeCache::new(), None)
 }
 
 /// Writes (or verifies) every wrapper of `snap`. On failure removes the
@@ -342,5 +433,98 @@ fn diff(old: &Snapshot, new: &Snapshot, dry_run: bool) -> ReloadReport {
         log_defaults: Some(LogDefaultsChange { old: old.config.log_defaults(), new: new.config.log_defaults() })
             .filter(|c| c.old != c.new),
         apply_us: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store over a config whose runtime `w` has wrapper args `a`.
+    fn store_with_wrapper(dir: &std::path::Path) -> (PathBuf, ConfigStore) {
+        let cfg = dir.join("daemon.json");
+        fs::write(&cfg, with_args("a")).unwrap();
+        let flags = Flags {
+            config_file: Some(cfg.clone()),
+            exec_root: Some(dir.join("exec")),
+            data_root: Some(dir.join("data")),
+            ..Default::default()
+        };
+        (cfg, ConfigStore::open(flags).unwrap())
+    }
+
+    fn with_args(a: &str) -> String {
+        format!(r#"{{"runtimes":{{"w":{{"path":"/bin/true","runtimeArgs":["{a}"]}}}}}}"#)
+    }
+
+    /// The interleaving that used to lose a wrapper: a start resolved on a
+    /// snapshot a reload has since superseded; between the GC's two reads
+    /// it writes its pin into the record and drops its `Resolved`. Whichever
+    /// of the two the GC reads first, the wrapper must be seen as live.
+    #[test]
+    fn gc_keeps_a_wrapper_pinned_between_its_two_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cfg, store) = store_with_wrapper(dir.path());
+        let resolved = store.snapshot().get("w").unwrap();
+        let wrapper = resolved.wrapper.as_ref().unwrap().path.clone();
+        fs::write(&cfg, with_args("b")).unwrap();
+        store.reload(false).unwrap();
+        assert_ne!(store.snapshot().wrappers().next(), Some(&wrapper), "superseded");
+
+        // The container records: the pins starts have written.
+        let records: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
+        let (recs, pin) = (records.clone(), wrapper.clone());
+        store.set_gc_hook(move || {
+            recs.lock().unwrap().push(pin);
+            drop(resolved);
+        });
+        let recs = records.clone();
+        let report = store.gc_wrappers(move || Some(recs.lock().unwrap().clone())).unwrap();
+        assert!(report.removed.is_empty(), "collected a wrapper in use: {:?}", report.removed);
+        assert!(wrapper.exists());
+
+        // Unpinned and unheld, the same wrapper is collected: the GC above
+        // could have deleted it.
+        let report = store.gc_wrappers(|| Some(Vec::new())).unwrap();
+        assert_eq!(report.removed, vec![wrapper.clone()]);
+        assert!(!wrapper.exists());
+    }
+
+    #[test]
+    fn gc_deletes_nothing_when_the_pins_are_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cfg, store) = store_with_wrapper(dir.path());
+        let first = store.snapshot().wrappers().next().unwrap().clone();
+        fs::write(&cfg, with_args("b")).unwrap();
+        store.reload(false).unwrap();
+        assert_eq!(store.gc_wrappers(|| None).unwrap(), GcReport::default());
+        assert!(first.exists());
+    }
+
+    /// What a start runs before it hands a wrapper to containerd.
+    #[test]
+    fn ensure_wrapper_restores_a_changed_or_missing_wrapper() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (_cfg, store) = store_with_wrapper(dir.path());
+        let snap = store.snapshot();
+        let w = snap.runtimes.runtimes["w"].wrapper.clone().unwrap();
+        let check = store.ensure_wrapper(&w).unwrap();
+        assert!(check.intact(), "{check:?}");
+
+        fs::write(&w.path, "#!/bin/sh\nexit 99\n").unwrap();
+        let check = store.ensure_wrapper(&w).unwrap();
+        assert_eq!(check.file, Materialized::Repaired);
+        assert_eq!(fs::read_to_string(&w.path).unwrap(), w.content);
+
+        fs::remove_file(&w.path).unwrap();
+        assert_eq!(store.ensure_wrapper(&w).unwrap().file, Materialized::Written);
+        assert!(w.verify().unwrap());
+
+        let wdir = w.path.parent().unwrap();
+        fs::set_permissions(wdir, fs::Permissions::from_mode(0o777)).unwrap();
+        let check = store.ensure_wrapper(&w).unwrap();
+        assert_eq!(check, WrapperCheck { file: Materialized::Verified, dir: DirCheck::ModeFixed { was: 0o777 } });
+        assert_eq!(fs::metadata(wdir).unwrap().permissions().mode() & 0o7777, wrapper::MODE);
     }
 }

@@ -274,6 +274,17 @@ struct Plan {
 /// Fails (with every problem) if the default runtime does not exist or is
 /// unavailable; other unavailable runtimes are kept and marked.
 pub fn derive(cfg: &EffectiveConfig, cache: &ProbeCache) -> Result<RuntimeTable, Vec<Problem>> {
+    let table = derive_unchecked(cfg, cache);
+    match default_problem(cfg, &table) {
+        None => Ok(table),
+        Some(p) => Err(vec![p]),
+    }
+}
+
+/// [`derive`] without the check of the default runtime (see
+/// [`default_problem`]): for a config that has problems of its own, whose
+/// table is only derived to find the rest.
+pub fn derive_unchecked(cfg: &EffectiveConfig, cache: &ProbeCache) -> RuntimeTable {
     let wrapper_dir = cfg.wrapper_dir();
     let runc_options = |name: &str, binary_name: String| {
         ShimOptions::Runc(RuncOptions {
@@ -309,7 +320,10 @@ pub fn derive(cfg: &EffectiveConfig, cache: &ProbeCache) -> Result<RuntimeTable,
         let plan = match &rc.def {
             RuntimeDef::Path { path, args } => {
                 let resolved = lookup(path);
-                let wrapper = (!args.is_empty()).then(|| Wrapper::plan(&wrapper_dir, name, path, args));
+                // The wrapper execs the binary the probe checked (absolute
+                // once found), not the configured name: a bare name would be
+                // looked up again in the shim's PATH, maybe finding another.
+                let wrapper = (!args.is_empty()).then(|| Wrapper::plan(&wrapper_dir, name, &resolved, args));
                 let binary_name = wrapper.as_ref().map(|w| w.path.display().to_string()).unwrap_or_else(|| resolved.clone());
                 Plan {
                     name: name.clone(),
@@ -390,32 +404,37 @@ pub fn derive(cfg: &EffectiveConfig, cache: &ProbeCache) -> Result<RuntimeTable,
         runtimes.insert(plan.name, Arc::new(rt));
     }
 
-    let table = RuntimeTable {
+    RuntimeTable {
         default: if cfg.default_runtime.is_empty() { DEFAULT_RUNTIME.into() } else { cfg.default_runtime.clone() },
         runtimes,
         allow_implicit_shims: cfg.allow_implicit_shims,
-    };
+    }
+}
+
+/// Why `table`'s default runtime cannot be used, if it cannot: it does not
+/// exist, or its binary is unavailable.
+pub fn default_problem(cfg: &EffectiveConfig, table: &RuntimeTable) -> Option<Problem> {
     let src = &cfg.default_runtime_source;
     match table.lookup("") {
-        Ok(_) => Ok(table),
-        Err(ResolveError::Unknown { name, valid }) => Err(vec![Problem::new(
+        Ok(_) => None,
+        Err(ResolveError::Unknown { name, valid }) => Some(Problem::new(
             src,
             "default-runtime",
             format!(
                 "specified default runtime '{name}' does not exist; configure it under \"runtimes\" or choose one of: {}",
                 valid.join(", ")
             ),
-        )]),
+        )),
         Err(ResolveError::Unavailable { name, reason, .. }) => {
             let src = table.runtimes.get(&name).map(|r| r.source.clone()).unwrap_or_else(|| src.clone());
-            Err(vec![Problem::new(
+            Some(Problem::new(
                 &src,
                 "default-runtime",
                 format!(
                     "the default runtime '{name}' is unavailable: {}; install it or choose another default-runtime",
                     reason.message()
                 ),
-            )])
+            ))
         }
     }
 }

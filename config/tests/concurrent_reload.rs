@@ -71,7 +71,7 @@ fn readers_never_see_a_mixed_snapshot_or_missing_wrapper() {
         std::thread::spawn(move || {
             let mut removed = 0;
             while !stop.load(Ordering::Relaxed) {
-                removed += store.gc_wrappers(Vec::new()).unwrap().removed.len();
+                removed += store.gc_wrappers(|| Some(Vec::new())).unwrap().removed.len();
             }
             removed
         })
@@ -91,7 +91,7 @@ fn readers_never_see_a_mixed_snapshot_or_missing_wrapper() {
     eprintln!("{n} consistent lookups, {removed} wrappers garbage-collected during 1000 reloads");
     assert!(n > 0 && removed > 0, "the test exercised lookups ({n}) and GC ({removed})");
     // After everything: only live wrappers remain.
-    store.gc_wrappers(Vec::new()).unwrap();
+    store.gc_wrappers(|| Some(Vec::new())).unwrap();
     let left = std::fs::read_dir(env.wrapper_dir()).unwrap().count();
     assert_eq!(left, 3, "current snapshot's 3 wrappers");
 }

@@ -330,6 +330,22 @@ fn case_35_wrapper_name_and_content() {
 }
 
 #[test]
+fn case_35_wrapper_execs_the_probed_binary_not_the_bare_name() {
+    // A bare `path` is looked up on berth's PATH when probed; the wrapper
+    // execs what was found, so the shim's own PATH cannot pick another binary.
+    let env = Env::new();
+    let s = ok(&env, r#"{"runtimes":{"vm":{"path":"true","runtimeArgs":["--debug"]}}}"#);
+    let rt = &s.runtimes.runtimes["vm"];
+    let found = berth_config::probe::lookup("true").unwrap();
+    assert!(found.is_absolute());
+    assert_eq!(rt.binary.as_deref(), Some(found.as_path()));
+    let w = rt.wrapper.clone().unwrap();
+    let content = format!("#!/bin/sh\nexec '{}' '--debug' \"$@\"\n", found.display());
+    assert_eq!(w.content, content);
+    assert_eq!(fs::read_to_string(&w.path).unwrap(), content);
+}
+
+#[test]
 fn case_37_no_blind_wipe() {
     // dockerd wipes the wrapper directory at start (W1). berth never does:
     // GC removes only wrapper-named files nothing references, and leaves
@@ -344,7 +360,7 @@ fn case_37_no_blind_wipe() {
     fs::write(&pinned, "x").unwrap();
     let store = ConfigStore::open(env.flags()).unwrap();
     assert!(old.exists() && foreign.exists(), "opening the store deletes nothing");
-    let report = store.gc_wrappers([pinned.clone()]).unwrap();
+    let report = store.gc_wrappers(|| Some(vec![pinned.clone()])).unwrap();
     assert_eq!(report.removed, vec![old.clone()]);
     assert!(foreign.exists() && pinned.exists() && !old.exists());
 }

@@ -153,6 +153,52 @@ fn restart_only_keys_fail_the_reload() {
     assert_eq!(store.snapshot().generation, 1);
 }
 
+/// A broken drop-in must not hide the other problems of a reload: the JSON
+/// error, the missing default runtime and the changed restart-only key come
+/// in one answer.
+#[test]
+fn a_broken_file_does_not_hide_other_problems() {
+    let env = Env::new();
+    let mut f = env.flags();
+    f.data_root = None;
+    env.write(r#"{"data-root":"/tmp/berth-a"}"#);
+    let store = ConfigStore::open(f).unwrap();
+    env.dropin("10-bad.json", r#"{"x": {"path": "/bin/true",}}"#);
+    env.write(r#"{"data-root":"/tmp/berth-b","default-runtime":"nope"}"#);
+    let e = store.reload(false).unwrap_err();
+    let m = messages(&e);
+    assert_eq!(m.len(), 3, "{m:#?}");
+    assert_one_error_containing(&e, "10-bad.json: invalid JSON");
+    assert_one_error_containing(&e, "data-root changed from /tmp/berth-a to /tmp/berth-b");
+    let default = m.iter().find(|s| s.contains("specified default runtime 'nope' does not exist")).expect("the default runtime's problem");
+    assert!(default.contains("unless it is defined in") && default.contains("10-bad.json"), "{default}");
+    assert_eq!(store.snapshot().generation, 1);
+}
+
+/// ...but a problem that only follows from another is not reported twice.
+#[test]
+fn consequences_of_a_problem_are_not_problems_of_their_own() {
+    let only = |e: berth_config::ConfigErrors, needle: &str| {
+        assert_eq!(messages(&e).len(), 1, "{:#?}", messages(&e));
+        assert_one_error_containing(&e, needle);
+    };
+    let env = Env::new();
+    let mut f = env.flags();
+    f.data_root = None;
+    env.write(r#"{"data-root":"/tmp/berth-a"}"#);
+    let store = ConfigStore::open(f).unwrap();
+    // The default runtime is defined, with a problem: only that problem.
+    env.write(r#"{"data-root":"/tmp/berth-a","default-runtime":"r","runtimes":{"r":{"path":"/bin/true","bogus":1}}}"#);
+    only(store.reload(false).unwrap_err(), "runtimes.r.bogus: unknown key");
+    // The file cannot be read: its data-root is unknown, not "changed".
+    env.write(r#"{"data-root":"/tmp/berth-b",}"#);
+    only(store.reload(false).unwrap_err(), "invalid JSON");
+    // data-root of the wrong type: one problem, not also "changed to the default".
+    env.write(r#"{"data-root":42}"#);
+    only(store.reload(false).unwrap_err(), "data-root: must be a string");
+    assert_eq!(store.snapshot().generation, 1);
+}
+
 #[test]
 fn dry_run_reports_without_applying() {
     let env = Env::new();

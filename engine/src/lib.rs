@@ -156,6 +156,13 @@ impl Engine {
             }
             attrs.insert("changed".to_string(), report.changed.iter().map(|c| c.name.clone()).collect::<Vec<_>>().join(" "));
             self.events.publish(events::Event::new("daemon", "reload", "berth", attrs));
+            // Wrappers the reload found changed on disk and restored (the
+            // same event a start emits when it restores one).
+            for path in &report.repaired_wrappers {
+                let attrs = [("path", path.display().to_string()), ("found", "modified".to_string())];
+                let attrs = attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                self.events.publish(events::Event::new("daemon", "wrapper-restored", "berth", attrs));
+            }
         }
         Ok(report)
     }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use berth_config::{ConfigErrors, ConfigStore, Kind, ReloadReport, Resolved, Snapshot};
+use berth_config::{ConfigErrors, ConfigStore, Kind, ReloadReport, Resolved, Snapshot, WrapperCheck};
 use serde::Serialize;
 
 /// Why a reload could not run or was refused.
@@ -32,6 +32,23 @@ pub const GC_MAX_DELAY: Duration = Duration::from_secs(10);
 /// is collected).
 pub type PinnedSource = Arc<dyn Fn() -> Option<Vec<PathBuf>> + Send + Sync>;
 
+/// Where a reload (not a dry run) is, for [`ReloadObserver`]s.
+#[derive(Debug, Clone, Copy)]
+pub enum ReloadPhase<'a> {
+    /// The reload starts: the configuration may change.
+    Started,
+    /// It ended: `applied` is the report when the new configuration is
+    /// live, `None` when it was refused (or the reload failed) and the
+    /// previous one stays.
+    Finished { applied: Option<&'a ReloadReport> },
+}
+
+/// Told about every reload that may change the configuration, whoever asked
+/// for it (SIGHUP, the API, `berth reload`): `Started`, then exactly one
+/// `Finished`, serialized with other reloads, on a blocking thread. The
+/// daemon uses it for sd_notify (`RELOADING=1` … `READY=1`) and the log level.
+pub type ReloadObserver = Arc<dyn Fn(ReloadPhase<'_>) + Send + Sync>;
+
 #[derive(Default)]
 struct GcState {
     /// When the first reload not yet followed by a GC happened.
@@ -51,6 +68,7 @@ pub struct RuntimeService {
     collected: Arc<AtomicU64>,
     gc: Arc<Mutex<GcState>>,
     pinned: Arc<OnceLock<PinnedSource>>,
+    observer: OnceLock<ReloadObserver>,
 }
 
 impl RuntimeService {
@@ -61,7 +79,13 @@ impl RuntimeService {
             collected: Default::default(),
             gc: Default::default(),
             pinned: Arc::new(OnceLock::new()),
+            observer: OnceLock::new(),
         }
+    }
+
+    /// Sets the [`ReloadObserver`] (once; later calls are ignored).
+    pub fn set_reload_observer(&self, observer: ReloadObserver) {
+        let _ = self.observer.set(observer);
     }
 
     /// Where the wrapper GC learns which wrappers container records pin.
@@ -92,7 +116,28 @@ impl RuntimeService {
         let res = {
             let _guard = self.lock.lock().await;
             let store = self.store.clone();
-            tokio::task::spawn_blocking(move || store.reload(dry_run)).await.map_err(|e| ReloadError::Internal(e.to_string()))?
+            let observer = if dry_run { None } else { self.observer.get().cloned() };
+            tokio::task::spawn_blocking(move || {
+                let Some(observer) = observer else { return store.reload(dry_run) };
+                // `Finished` is told even if the reload panics.
+                struct Finish(Option<ReloadObserver>);
+                impl Drop for Finish {
+                    fn drop(&mut self) {
+                        if let Some(o) = self.0.take() {
+                            o(ReloadPhase::Finished { applied: None });
+                        }
+                    }
+                }
+                observer(ReloadPhase::Started);
+                let mut finish = Finish(Some(observer));
+                let res = store.reload(dry_run);
+                if let Some(o) = finish.0.take() {
+                    o(ReloadPhase::Finished { applied: res.as_ref().ok() });
+                }
+                res
+            })
+            .await
+            .map_err(|e| ReloadError::Internal(e.to_string()))?
         };
         match &res {
             Ok(r) if r.dry_run => tracing::info!(generation = r.generation, "reload dry run: configuration is valid"),
@@ -104,6 +149,19 @@ impl RuntimeService {
             }
         }
         Ok(res?)
+    }
+
+    /// Checks `resolved`'s wrapper (if it has one) right before it is used,
+    /// restoring it from the snapshot when it was changed or removed (see
+    /// [`ConfigStore::ensure_wrapper`]). Off the async threads.
+    pub async fn ensure_wrapper(&self, resolved: &Resolved) -> Result<Option<WrapperCheck>, String> {
+        let Some(w) = resolved.wrapper.clone() else { return Ok(None) };
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.ensure_wrapper(&w)).await {
+            Ok(Ok(check)) => Ok(Some(check)),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(format!("the wrapper check failed: {e}")),
+        }
     }
 
     /// Collects unreferenced wrappers now (what the delayed GC runs).
@@ -177,9 +235,10 @@ pub async fn resolve(snap: &Arc<Snapshot>, name: &str) -> crate::error::Result<R
 async fn collect(store: &Arc<ConfigStore>, lock: &tokio::sync::Mutex<()>, collected: &Arc<AtomicU64>, pinned: Option<PinnedSource>) -> usize {
     let Some(pinned) = pinned else { return 0 };
     let _guard = lock.lock().await;
-    let Some(pinned) = pinned() else { return 0 };
     let store = store.clone();
-    match tokio::task::spawn_blocking(move || store.gc_wrappers(pinned)).await {
+    // The pins are read inside the GC, after it has taken hold of every live
+    // snapshot (see `ConfigStore::gc_wrappers`), never before.
+    match tokio::task::spawn_blocking(move || store.gc_wrappers(|| pinned())).await {
         Ok(Ok(gc)) => {
             collected.fetch_add(gc.removed.len() as u64, Ordering::Relaxed);
             gc.removed.len()
@@ -362,6 +421,29 @@ mod tests {
         std::fs::write(&cfg, r#"{"runtimes":{"w":{}}}"#).unwrap();
         assert!(matches!(svc.reload(false).await, Err(ReloadError::Invalid(_))));
         assert_eq!(svc.snapshot().generation, 2);
+    }
+
+    /// Every reload that may change the configuration is told to the
+    /// observer, started then finished, whether applied or refused; dry
+    /// runs are not.
+    #[tokio::test]
+    async fn the_observer_sees_every_reload_but_dry_runs() {
+        let (_dir, cfg, svc) = service("{}");
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = seen.clone();
+        svc.set_reload_observer(Arc::new(move |phase| {
+            let entry = match phase {
+                ReloadPhase::Started => "started".to_string(),
+                ReloadPhase::Finished { applied: Some(r) } => format!("applied {}", r.generation),
+                ReloadPhase::Finished { applied: None } => "refused".to_string(),
+            };
+            log.lock().unwrap().push(entry);
+        }));
+        svc.reload(false).await.unwrap();
+        svc.reload(true).await.unwrap();
+        std::fs::write(&cfg, "{,").unwrap();
+        assert!(svc.reload(false).await.is_err());
+        assert_eq!(*seen.lock().unwrap(), ["started", "applied 2", "started", "refused"]);
     }
 
     #[tokio::test]

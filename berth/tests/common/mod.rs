@@ -10,9 +10,18 @@ use std::time::{Duration, Instant};
 
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
+/// The berth binary the daemon tests run: `BERTH_TEST_BIN` when set (a
+/// copy of this worktree's build, safe from other builds sharing the
+/// target directory), else cargo's.
+pub fn berth_bin() -> std::ffi::OsString {
+    std::env::var_os("BERTH_TEST_BIN").unwrap_or_else(|| BERTH.into())
+}
+
 pub struct Daemon {
     pub child: Option<Child>,
     pub dir: tempfile::TempDir,
+    /// Extra environment of the daemon process (kept across restarts).
+    pub env: Vec<(String, std::ffi::OsString)>,
 }
 
 /// Writes a tar of a busybox rootfs (busybox + applet symlinks) into `dir`.
@@ -34,16 +43,22 @@ pub fn busybox_tar(dir: &Path) -> PathBuf {
 
 impl Daemon {
     pub fn start(config: &str) -> Daemon {
+        Daemon::start_with_env(config, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables for the daemon.
+    pub fn start_with_env(config: &str, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
         let dir = tempfile::Builder::new().prefix("bd").tempdir().unwrap();
         std::fs::write(dir.path().join("daemon.json"), config).unwrap();
-        let mut d = Daemon { child: None, dir };
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_os_string())).collect();
+        let mut d = Daemon { child: None, dir, env };
         d.spawn();
         d
     }
 
     pub fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.path("daemon.log")).unwrap();
-        let child = Command::new(BERTH)
+        let child = Command::new(berth_bin())
             .arg("daemon")
             .arg("--config-file")
             .arg(self.path("daemon.json"))
@@ -53,6 +68,7 @@ impl Daemon {
             .arg(self.path("exec"))
             .arg("-H")
             .arg(self.host())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -117,7 +133,7 @@ impl Daemon {
     }
 
     pub fn berth(&self, args: &[&str]) -> Output {
-        Command::new(BERTH).args(args).env("BERTH_HOST", self.host()).output().unwrap()
+        Command::new(berth_bin()).args(args).env("BERTH_HOST", self.host()).output().unwrap()
     }
 
     /// Imports the busybox image as `name`.

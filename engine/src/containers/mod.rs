@@ -12,6 +12,7 @@ pub mod logconfig;
 pub mod stats;
 pub mod validate;
 pub mod wait;
+mod wrappers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
