@@ -20,6 +20,7 @@
 pub mod binds;
 pub mod containers;
 pub mod ctd;
+pub mod env;
 pub mod error;
 pub mod events;
 pub mod exec;
