@@ -22,6 +22,7 @@ pub mod cgroups;
 pub mod confine;
 pub mod containers;
 pub mod ctd;
+pub mod env;
 pub mod error;
 pub mod events;
 pub mod exec;

@@ -102,26 +102,11 @@ pub fn command(config: &ContainerConfig, image: &ImageDefaults) -> Result<Vec<St
     Ok(args)
 }
 
-/// Image env, then container env (a container value replaces the image's
-/// for the same key), with a default PATH when none is set.
+/// The process environment: Docker's merge of the image env into the
+/// container's (see [`crate::env`]), then its defaults (`PATH`, `HOSTNAME`,
+/// `TERM` with a TTY). Linear in the number of entries.
 pub fn environment(config: &ContainerConfig, image: &ImageDefaults, hostname: &str) -> Vec<String> {
-    let mut env: Vec<String> = Vec::new();
-    let key = |s: &str| s.split_once('=').map(|(k, _)| k.to_string()).unwrap_or_else(|| s.to_string());
-    for e in image.env.iter().chain(config.env.iter()) {
-        let k = key(e);
-        env.retain(|x| key(x) != k);
-        env.push(e.clone());
-    }
-    if !env.iter().any(|e| key(e) == "PATH") {
-        env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
-    }
-    if !env.iter().any(|e| key(e) == "HOSTNAME") {
-        env.insert(1.min(env.len()), format!("HOSTNAME={hostname}"));
-    }
-    if config.tty && !env.iter().any(|e| key(e) == "TERM") {
-        env.push("TERM=xterm".into());
-    }
-    env
+    crate::env::process_env(&crate::env::merge_image_env(&config.env, &image.env), hostname, config.tty)
 }
 
 /// The container's hostname: as configured, else the short id.

@@ -1,10 +1,11 @@
 //! Start, stop, kill, pause, restart, remove, and what happens when a
 //! container's process exits.
 //!
-//! Every operation here holds the container's lifecycle lock. Exits arrive
-//! from containerd's event stream ([`ContainerService::on_exit`]): the raw
-//! exit is published to the hub at once (so a `stop` holding the lock sees
-//! it), then recorded under the lock by [`finalize`](ContainerService::finalize),
+//! Every operation here holds the container's lifecycle lock (a stop
+//! releases it for its grace period, see [`ContainerService::stop`]). Exits
+//! arrive from containerd's event stream ([`ContainerService::on_exit`]):
+//! the raw exit is published to the hub at once (what a waiting `stop`
+//! watches), then recorded under the lock by [`finalize`](ContainerService::finalize),
 //! which is idempotent: whoever holds the lock first records the exit.
 
 use std::sync::Arc;
@@ -484,6 +485,7 @@ impl ContainerService {
                 return Err(e.into());
             }
         }
+        self.event("kill", rec, &[("signal", "9".to_string())]);
         let code = match self.wait_exited(id, pid, KILL_GRACE).await {
             Some(c) => c,
             None => match self.ctd.tasks.get(id, "").await {
@@ -495,47 +497,60 @@ impl ContainerService {
     }
 
     /// Stops a container: its stop signal, then SIGKILL after `timeout`
-    /// seconds (default: the container's stop timeout, else 10).
+    /// seconds (default: the container's stop timeout, else 10). The lock
+    /// is held to send the signal and to record the exit, not during the
+    /// grace period: a `kill` or `rm -f` meanwhile acts at once, and the
+    /// stop then returns as the container exits (as under dockerd).
     pub async fn stop(&self, key: &str, timeout: Option<i64>) -> Result<()> {
         let id = self.get(key)?.id.clone();
-        let _lock = self.store.lock(&id).await;
-        let rec = self.get(&id)?;
-        if !rec.state.running {
-            if rec.state.status == ContainerStatus::Restarting {
-                // Stopping a container waiting for its restart cancels it.
+        let (pid, grace) = {
+            let _lock = self.store.lock(&id).await;
+            let rec = self.get(&id)?;
+            if !rec.state.running {
+                if rec.state.status == ContainerStatus::Restarting {
+                    // Stopping a container waiting for its restart cancels it.
+                    self.hub(&id).restart.lock().unwrap_or_else(|e| e.into_inner()).manually_stopped = true;
+                    self.update(&id, |r| r.state.status = ContainerStatus::Exited).await?;
+                    return Ok(());
+                }
+                return Err(EngineError::NotModified);
+            }
+            let signal = match rec.config.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+                Some(s) => parse_signal(s).unwrap_or(15),
+                None => 15,
+            };
+            let secs = timeout.or(rec.config.stop_timeout).unwrap_or(10);
+            if rec.state.paused {
+                let _ = self.ctd.tasks.resume(&id).await;
+            }
+            // A stop by berth's own shutdown is not the user's: restart policies
+            // apply again when berth starts.
+            if !self.shutting_down.load(std::sync::atomic::Ordering::Relaxed) {
                 self.hub(&id).restart.lock().unwrap_or_else(|e| e.into_inner()).manually_stopped = true;
-                self.update(&id, |r| r.state.status = ContainerStatus::Exited).await?;
-                return Ok(());
             }
-            return Err(EngineError::NotModified);
-        }
-        let signal = match rec.config.stop_signal.as_deref().filter(|s| !s.is_empty()) {
-            Some(s) => parse_signal(s).unwrap_or(15),
-            None => 15,
+            tracing::info!(container = %id, signal, timeout = secs, "stopping container");
+            match self.ctd.tasks.kill(&id, signal, false).await {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
+            }
+            self.event("kill", &rec, &[("signal", signal.to_string())]);
+            (rec.state.pid, Duration::from_secs(secs.max(0) as u64))
         };
-        let secs = timeout.or(rec.config.stop_timeout).unwrap_or(10);
-        if rec.state.paused {
-            let _ = self.ctd.tasks.resume(&id).await;
-        }
-        // A stop by berth's own shutdown is not the user's: restart policies
-        // apply again when berth starts.
-        if !self.shutting_down.load(std::sync::atomic::Ordering::Relaxed) {
-            self.hub(&id).restart.lock().unwrap_or_else(|e| e.into_inner()).manually_stopped = true;
-        }
-        tracing::info!(container = %id, signal, timeout = secs, "stopping container");
-        match self.ctd.tasks.kill(&id, signal, false).await {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into()),
-        }
-        let grace = Duration::from_secs(secs.max(0) as u64);
-        match self.wait_exited(&id, rec.state.pid, grace).await {
-            Some(code) => self.finalize(&id, rec.state.pid, code).await,
-            None => {
-                tracing::info!(container = %id, "container did not stop in time; sending SIGKILL");
-                self.kill_and_finalize(&rec).await
+        let exited = self.wait_exited(&id, pid, grace).await;
+        let _lock = self.store.lock(&id).await;
+        let Some(rec) = self.store.get(&id) else {
+            return Ok(()); // removed meanwhile (rm -f)
+        };
+        if rec.state.running && rec.state.pid == pid {
+            match exited {
+                Some(code) => self.finalize(&id, pid, code).await?,
+                None => {
+                    tracing::info!(container = %id, "container did not stop in time; sending SIGKILL");
+                    self.kill_and_finalize(&rec).await?
+                }
             }
-        }?;
+        }
         if let Some(r) = self.store.get(&id) {
             self.event("stop", &r, &[]);
         }
