@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{text, Daemon};
@@ -76,4 +76,92 @@ fn a_long_stop_does_not_block_kill_or_rm() {
     d.ok(&["run", "-d", "--name", "ss", "bb", "sh", "-c", "trap '' TERM; while true; do sleep 1; done"]);
     d.ok(&["stop", "-t", "1", "ss"]);
     assert_eq!(d.ok(&["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "ss"]), "exited 137\n");
+}
+
+/// A raw `GET /_ping` over the socket, with a deadline: the daemon answers.
+fn ping(d: &Daemon) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(d.sock()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    assert!(resp.starts_with("HTTP/1.1 200") && resp.ends_with("OK"), "/_ping: {resp:?}");
+}
+
+/// `docker exec` with a deadline; returns its output.
+fn exec(d: &Daemon, args: &[&str]) -> std::process::Output {
+    let mut full = vec!["exec"];
+    full.extend_from_slice(args);
+    let mut child = d.docker_cmd(&full).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    exits_within(&mut child, Duration::from_secs(30), &format!("docker {full:?}"), d)
+}
+
+/// A container makes its /etc/passwd hostile, then `docker exec -u NAME`
+/// must fail at once with the reason, and the daemon keeps answering. (The
+/// host's /etc/passwd and /etc/shadow have a `daemon` entry; the
+/// container's files do not.) Numeric users still work where the runtime
+/// itself can cope: runc reads the file too, inside the container, and
+/// hangs on a FIFO or fails on /dev/zero, whatever berth does.
+#[test]
+fn hostile_passwd_files_in_a_running_container() {
+    let d = Daemon::start("{}");
+    d.import_busybox("bb");
+    let cases: [(&str, &str, &str, bool); 4] = [
+        ("a FIFO", "busybox mkfifo /etc/passwd", "unable to find user daemon: /etc/passwd in the container is a FIFO, not a regular file", false),
+        ("a link to /dev/zero", "busybox ln -s /dev/zero /etc/passwd", "/etc/passwd in the container is a character device, not a regular file", false),
+        (
+            "a link out to the host's passwd",
+            "busybox ln -s ../../../../../../../../../../../../etc/passwd /etc/passwd",
+            "/etc/passwd in the container: too many levels of symbolic links",
+            true,
+        ),
+        (
+            "a link out to the host's shadow",
+            "busybox ln -s ../../../../../../../../../../../../etc/shadow /etc/passwd",
+            "unable to find user daemon: no matching entries in passwd file",
+            true,
+        ),
+    ];
+    for (i, (what, make, message, numeric)) in cases.into_iter().enumerate() {
+        let name = format!("pw{i}");
+        d.ok(&["run", "-d", "--name", &name, "bb", "sh", "-c", &format!("busybox rm /etc/passwd && {make} && echo ready && exec sleep 1000")]);
+        wait_for_log_line(&d, &name, "ready");
+
+        let o = exec(&d, &["-u", "daemon", &name, "true"]);
+        let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(!o.status.success() && all.contains(message), "{what}: want {message:?}\n{}", text(&o));
+        ping(&d);
+        if numeric {
+            // (Not `id`: it would read the hostile file itself.)
+            let o = exec(&d, &["-u", "1234", &name, "cat", "/proc/self/status"]);
+            assert!(String::from_utf8_lossy(&o.stdout).contains("\nUid:\t1234\t"), "{what}: numeric users still work: {}", text(&o));
+        }
+    }
+}
+
+/// At start, users resolve in the image's layers: an image whose /etc is a
+/// link out of its root (resolved inside it: a loop) reads nothing of the
+/// host's.
+#[test]
+fn an_image_linking_etc_out_of_its_root() {
+    let d = Daemon::start("{}");
+    let root = d.path("eroot");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(d.path("ebase")).unwrap();
+    let tar = common::busybox_tar(&d.path("ebase"));
+    assert!(Command::new("tar").arg("-C").arg(&root).arg("-xf").arg(&tar).status().unwrap().success());
+    std::fs::remove_dir_all(root.join("etc")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../../../../../../../etc", root.join("etc")).unwrap();
+    let etar = d.path("etc-out.tar");
+    assert!(Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&etar).arg(".").status().unwrap().success());
+    d.ok(&["import", etar.to_str().unwrap(), "eo"]);
+
+    // (Such a container cannot run at all, its /etc being a loop; what
+    // matters is that the user lookup fails on the loop rather than reading
+    // the host's /etc/passwd.)
+    let o = d.docker(&["run", "--rm", "-u", "daemon", "eo", "id", "-u"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let want = "unable to find user daemon: /etc/passwd in the container: too many levels of symbolic links";
+    assert!(String::from_utf8_lossy(&o.stderr).contains(want), "{}", text(&o));
 }

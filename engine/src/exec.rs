@@ -158,7 +158,11 @@ impl ExecService {
         let c = &entry.config;
         // Names resolve in the running container's own /etc/passwd and /etc/group.
         let who = if c.user.is_empty() { &rec.config.user } else { &c.user };
-        let user = user::resolve_in_process(who, rec.state.pid).map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
+        let (who, pid) = (who.clone(), rec.state.pid);
+        let user = tokio::task::spawn_blocking(move || user::resolve_in_process(&who, pid))
+            .await
+            .map_err(|e| EngineError::Internal(format!("user lookup task failed: {e}")))?
+            .map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
         let env = std::mem::take(&mut *entry.env.lock().unwrap_or_else(|e| e.into_inner()));
         let caps = crate::confine::exec_caps(&rec.host_config, c.privileged, &self.containers.host_facts)
             .map_err(|e| EngineError::InvalidParameter(e.to_string()))?;

@@ -20,6 +20,7 @@
 pub mod binds;
 pub mod cgroups;
 pub mod confine;
+pub mod confined;
 pub mod containers;
 pub mod ctd;
 pub mod env;

@@ -14,11 +14,9 @@
 //! whiteouts and opaque directories honoured), or, for a running container,
 //! through `/proc/<pid>/root`.
 
-use std::fs;
-use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use crate::confined::{self, ReadError, RootfsMount};
 
 /// The resolved identity of a container's process (default: root).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,6 +35,9 @@ pub enum UserError {
     NoGroup(String),
     #[error("invalid user {0:?}: a uid or gid must be a number below 2^32, or a name")]
     Invalid(String),
+    /// A name could not be looked up because the file could not be read.
+    #[error("unable to find {what}: {reason}")]
+    Unreadable { what: String, reason: String },
 }
 
 struct PasswdEntry<'a> {
@@ -143,100 +144,39 @@ pub fn validate(user: &str) -> Result<(), UserError> {
 }
 
 /// Resolves `user` against the `/etc/passwd` and `/etc/group` of the root
-/// filesystem given by containerd's mounts. When the files cannot be read
-/// (an unusual mount layout), numeric users still resolve.
+/// filesystem given by containerd's mounts, read confined to that root
+/// ([`crate::confined`]: regular files only, size-capped, symlinks resolved
+/// inside it). Numeric users resolve even when the files cannot be read.
 pub fn resolve_in_rootfs(user: &str, mounts: &[berth_containerd::Mount]) -> Result<ExecUser, UserError> {
     let m: Vec<RootfsMount<'_>> = mounts.iter().map(|m| RootfsMount { kind: &m.r#type, source: &m.source, options: &m.options }).collect();
-    let read = |rel: &str| match read_rootfs_file(&m, rel) {
-        Ok(b) => b.map(|b| String::from_utf8_lossy(&b).into_owned()),
-        Err(e) => {
-            tracing::debug!(error = %e, file = rel, "cannot read from the container's root filesystem");
-            None
-        }
-    };
-    resolve(user, read("etc/passwd").as_deref(), read("etc/group").as_deref())
+    let read = |rel: &str| confined::read_rootfs_file(&m, rel).map(|b| b.map(|b| String::from_utf8_lossy(&b).into_owned()));
+    resolve_read(user, read("etc/passwd"), read("etc/group"))
 }
 
-/// Resolves `user` in a running container, through `/proc/<pid>/root`.
+/// Resolves `user` in a running container, through `/proc/<pid>/root`,
+/// confined to it. Blocking: call it off the async threads.
 pub fn resolve_in_process(user: &str, pid: u32) -> Result<ExecUser, UserError> {
-    let read = |rel: &str| fs::read(format!("/proc/{pid}/root/{rel}")).ok().map(|b| String::from_utf8_lossy(&b).into_owned());
-    resolve(user, read("etc/passwd").as_deref(), read("etc/group").as_deref())
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+    let read = |rel: &str| confined::read_in_root(&root, rel).map(|b| b.map(|b| String::from_utf8_lossy(&b).into_owned()));
+    resolve_read(user, read("etc/passwd"), read("etc/group"))
 }
 
-/// A containerd mount, reduced to what [`read_rootfs_file`] needs.
-pub struct RootfsMount<'a> {
-    pub kind: &'a str,
-    pub source: &'a str,
-    pub options: &'a [String],
-}
-
-/// Reads `rel` (such as `etc/passwd`) from the root filesystem described by
-/// containerd's snapshot mounts, without mounting it. `Ok(None)`: the file
-/// does not exist (or is not a regular file) in that filesystem.
-pub fn read_rootfs_file(mounts: &[RootfsMount<'_>], rel: &str) -> io::Result<Option<Vec<u8>>> {
-    let [m] = mounts else {
-        return Err(io::Error::other(format!("cannot read {rel}: the root filesystem has {} mounts, expected one", mounts.len())));
-    };
-    let layers: Vec<PathBuf> = if m.kind == "overlay" {
-        let opt = |k: &str| m.options.iter().find_map(|o| o.strip_prefix(k));
-        let mut v: Vec<PathBuf> = opt("upperdir=").map(PathBuf::from).into_iter().collect();
-        v.extend(opt("lowerdir=").unwrap_or("").split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
-        v
-    } else if m.kind == "bind" || m.options.iter().any(|o| o == "bind" || o == "rbind") {
-        vec![PathBuf::from(m.source)]
-    } else {
-        return Err(io::Error::other(format!("cannot read {rel}: unsupported root filesystem mount type {:?}", m.kind)));
-    };
-    for layer in &layers {
-        let path = layer.join(rel);
-        match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_file() => return fs::read(&path).map(Some),
-            // A whiteout (character device 0/0) deletes the file; anything
-            // else (a directory, a symlink) is not something we read.
-            Ok(meta) if meta.file_type().is_char_device() && meta.rdev() == 0 => return Ok(None),
-            Ok(_) => return Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if hidden_below(layer, rel) {
-                    return Ok(None);
-                }
-            }
-            Err(e) => return Err(e),
-        }
+/// [`resolve`] over files that may have failed to read: a name that is not
+/// found in an unreadable file gets the reason (a FIFO, a device, too large,
+/// a symlink loop) instead of "no matching entries".
+fn resolve_read(user: &str, passwd: Result<Option<String>, ReadError>, group: Result<Option<String>, ReadError>) -> Result<ExecUser, UserError> {
+    let text = |r: &Result<Option<String>, ReadError>| r.as_ref().ok().and_then(|o| o.clone());
+    match resolve(user, text(&passwd).as_deref(), text(&group).as_deref()) {
+        Err(UserError::NoUser(u)) => match passwd {
+            Err(e) => Err(UserError::Unreadable { what: format!("user {u}"), reason: e.to_string() }),
+            Ok(_) => Err(UserError::NoUser(u)),
+        },
+        Err(UserError::NoGroup(g)) => match group {
+            Err(e) => Err(UserError::Unreadable { what: format!("group {g}"), reason: e.to_string() }),
+            Ok(_) => Err(UserError::NoGroup(g)),
+        },
+        other => other,
     }
-    Ok(None)
-}
-
-/// Whether a directory on the way to `rel` in this layer hides the layers
-/// below: an opaque directory or a whiteout of a parent.
-fn hidden_below(layer: &Path, rel: &str) -> bool {
-    let mut dir = layer.to_path_buf();
-    let parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty()).collect();
-    for part in &parts[..parts.len().saturating_sub(1)] {
-        dir.push(part);
-        match fs::symlink_metadata(&dir) {
-            Ok(meta) if meta.file_type().is_char_device() && meta.rdev() == 0 => return true,
-            Ok(meta) if meta.is_dir() => {
-                if is_opaque(&dir) {
-                    return true;
-                }
-            }
-            _ => return false,
-        }
-    }
-    false
-}
-
-fn is_opaque(dir: &Path) -> bool {
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else { return false };
-    let mut buf = [0u8; 2];
-    for name in [c"trusted.overlay.opaque", c"user.overlay.opaque"] {
-        // SAFETY: valid NUL-terminated strings and a buffer of the given size.
-        let n = unsafe { libc::lgetxattr(c.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n == 1 && buf[0] == b'y' {
-            return true;
-        }
-    }
-    false
 }
 
 #[cfg(test)]
@@ -282,36 +222,14 @@ mod tests {
     }
 
     #[test]
-    fn reads_overlay_layers_top_first() {
-        let d = tempfile::tempdir().unwrap();
-        let (upper, mid, low) = (d.path().join("upper"), d.path().join("mid"), d.path().join("low"));
-        for l in [&upper, &mid, &low] {
-            fs::create_dir_all(l.join("etc")).unwrap();
-        }
-        fs::write(low.join("etc/passwd"), "low").unwrap();
-        fs::write(low.join("etc/group"), "low-group").unwrap();
-        fs::write(mid.join("etc/passwd"), "mid").unwrap();
-        let opts = vec![
-            format!("upperdir={}", upper.display()),
-            format!("lowerdir={}:{}", mid.display(), low.display()),
-            "workdir=/x".to_string(),
-        ];
-        let m = [RootfsMount { kind: "overlay", source: "overlay", options: &opts }];
-        assert_eq!(read_rootfs_file(&m, "etc/passwd").unwrap().as_deref(), Some(&b"mid"[..]));
-        assert_eq!(read_rootfs_file(&m, "etc/group").unwrap().as_deref(), Some(&b"low-group"[..]));
-        assert_eq!(read_rootfs_file(&m, "etc/shadow").unwrap(), None);
-        // The container's own change (upper) wins.
-        fs::write(upper.join("etc/passwd"), "upper").unwrap();
-        assert_eq!(read_rootfs_file(&m, "etc/passwd").unwrap().as_deref(), Some(&b"upper"[..]));
-        // A whiteout in the upper layer deletes the file.
-        fs::remove_file(upper.join("etc/passwd")).unwrap();
-        let c = std::ffi::CString::new(upper.join("etc/passwd").as_os_str().as_bytes()).unwrap();
-        // SAFETY: valid path; creates a 0/0 character device (needs root).
-        if unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, 0) } == 0 {
-            assert_eq!(read_rootfs_file(&m, "etc/passwd").unwrap(), None);
-        }
-        // A plain directory (native snapshotter, a bind mount).
-        let b = [RootfsMount { kind: "bind", source: low.to_str().unwrap(), options: &["rbind".to_string()] }];
-        assert_eq!(read_rootfs_file(&b, "etc/passwd").unwrap().as_deref(), Some(&b"low"[..]));
+    fn an_unreadable_file_gives_its_reason_for_names_only() {
+        let fifo = || Err(ReadError::NotRegular { path: "/etc/passwd".into(), kind: "a FIFO" });
+        assert_eq!(
+            resolve_read("daemon", fifo(), Ok(None)).unwrap_err().to_string(),
+            "unable to find user daemon: /etc/passwd in the container is a FIFO, not a regular file"
+        );
+        assert_eq!(resolve_read("1234", fifo(), Ok(None)), Ok(eu(1234, 0, &[])), "numeric users need no file");
+        assert_eq!(resolve_read("nobody", Ok(Some(PASSWD.into())), Ok(None)), Ok(eu(65534, 65534, &[])));
+        assert_eq!(resolve_read("ghost", Ok(Some(PASSWD.into())), Ok(None)), Err(UserError::NoUser("ghost".into())));
     }
 }
