@@ -109,6 +109,14 @@ fn capabilities_seccomp_and_no_new_privileges() {
     d.ok(&["run", "-d", "--name", "confined", "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "probe", "sleep", "600"]);
     assert_eq!(d.ok(&["exec", "confined", "grep", "-E", "^(CapEff|NoNewPrivs):", "/proc/self/status"]).replace('\t', ""), "CapEff:0000000000000000\nNoNewPrivs:1\n");
     assert_eq!(d.ok(&["exec", "--privileged", "confined", "grep", "^CapEff:", "/proc/self/status"]).replace('\t', ""), format!("CapEff:{held}\n"));
+    // --group-add: gids and names from the container's /etc/group, for the
+    // process and its execs; a name the image lacks fails the start.
+    d.ok(&["run", "-d", "--name", "grouped", "--network", "none", "-u", "nobody", "--group-add", "1234", "--group-add", "nogroup", "probe", "sleep", "600"]);
+    assert_eq!(d.ok(&["exec", "grouped", "grep", "^Groups:", "/proc/1/status"]).replace('\t', " ").trim(), "Groups: 1234 65534");
+    assert_eq!(d.ok(&["exec", "grouped", "grep", "^Groups:", "/proc/self/status"]).replace('\t', " ").trim(), "Groups: 1234 65534");
+    assert_eq!(d.ok(&["inspect", "--format", "{{.HostConfig.GroupAdd}}", "grouped"]).trim(), "[1234 nogroup]");
+    let o = d.docker(&["run", "--rm", "--network", "none", "--group-add", "audio", "probe", "true"]);
+    assert!(!o.status.success() && text(&o).contains("Unable to find group audio: no matching entries in group file"), "{}", text(&o));
     // Inspect shows the options as given.
     assert_eq!(
         d.ok(&["inspect", "--format", "{{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}} {{.HostConfig.Privileged}}", "confined"]).trim(),

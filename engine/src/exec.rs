@@ -158,8 +158,8 @@ impl ExecService {
         let c = &entry.config;
         // Names resolve in the running container's own /etc/passwd and /etc/group.
         let who = if c.user.is_empty() { &rec.config.user } else { &c.user };
-        let (who, pid) = (who.clone(), rec.state.pid);
-        let user = tokio::task::spawn_blocking(move || user::resolve_in_process(&who, pid))
+        let (who, pid, groups) = (who.clone(), rec.state.pid, rec.host_config.group_add.clone());
+        let user = tokio::task::spawn_blocking(move || user::resolve_in_process(&who, &groups, pid))
             .await
             .map_err(|e| EngineError::Internal(format!("user lookup task failed: {e}")))?
             .map_err(|e| EngineError::InvalidParameter(e.to_string()))?;

@@ -35,6 +35,10 @@ pub enum UserError {
     NoGroup(String),
     #[error("invalid user {0:?}: a uid or gid must be a number below 2^32, or a name")]
     Invalid(String),
+    /// A `--group-add` name that is not in the container's /etc/group
+    /// (dockerd's capitalised text).
+    #[error("Unable to find group {0}: no matching entries in group file")]
+    NoGroupToAdd(String),
     /// A name could not be looked up because the file could not be read.
     #[error("unable to find {what}: {reason}")]
     Unreadable { what: String, reason: String },
@@ -128,6 +132,36 @@ pub fn resolve(user: &str, passwd: Option<&str>, group: Option<&str>) -> Result<
     Ok(ExecUser { uid, gid, additional_gids: additional })
 }
 
+/// Adds the `--group-add` groups (gids, or names looked up in the
+/// container's `/etc/group`) to a resolved user's supplementary groups, as
+/// dockerd does for the container's process and its execs.
+pub fn add_groups(user: &mut ExecUser, groups: &[String], group: Option<&str>) -> Result<(), UserError> {
+    for g in groups {
+        let gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => match group_entries(group.unwrap_or("")).find(|e| e.name == g) {
+                Some(e) => e.gid,
+                None => return Err(UserError::NoGroupToAdd(g.clone())),
+            },
+        };
+        if !user.additional_gids.contains(&gid) {
+            user.additional_gids.push(gid);
+        }
+    }
+    Ok(())
+}
+
+/// Checks the `--group-add` entries at create: a gid below 2^32 or a name.
+pub fn validate_groups(groups: &[String]) -> Result<(), UserError> {
+    for g in groups {
+        let numeric = !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit());
+        if g.is_empty() || g.contains(':') || g.contains('\n') || (numeric && g.parse::<u32>().is_err()) {
+            return Err(UserError::Invalid(g.clone()));
+        }
+    }
+    Ok(())
+}
+
 /// Checks the syntax of a user spec at create (names are looked up at
 /// start, in the container's own files).
 pub fn validate(user: &str) -> Result<(), UserError> {
@@ -147,26 +181,35 @@ pub fn validate(user: &str) -> Result<(), UserError> {
 /// filesystem given by containerd's mounts, read confined to that root
 /// ([`crate::confined`]: regular files only, size-capped, symlinks resolved
 /// inside it). Numeric users resolve even when the files cannot be read.
-pub fn resolve_in_rootfs(user: &str, mounts: &[berth_containerd::Mount]) -> Result<ExecUser, UserError> {
+pub fn resolve_in_rootfs(user: &str, group_add: &[String], mounts: &[berth_containerd::Mount]) -> Result<ExecUser, UserError> {
     let m: Vec<RootfsMount<'_>> = mounts.iter().map(|m| RootfsMount { kind: &m.r#type, source: &m.source, options: &m.options }).collect();
     let read = |rel: &str| confined::read_rootfs_file(&m, rel).map(|b| b.map(|b| String::from_utf8_lossy(&b).into_owned()));
-    resolve_read(user, read("etc/passwd"), read("etc/group"))
+    resolve_read(user, group_add, read("etc/passwd"), read("etc/group"))
 }
 
 /// Resolves `user` in a running container, through `/proc/<pid>/root`,
 /// confined to it. Blocking: call it off the async threads.
-pub fn resolve_in_process(user: &str, pid: u32) -> Result<ExecUser, UserError> {
+pub fn resolve_in_process(user: &str, group_add: &[String], pid: u32) -> Result<ExecUser, UserError> {
     let root = PathBuf::from(format!("/proc/{pid}/root"));
     let read = |rel: &str| confined::read_in_root(&root, rel).map(|b| b.map(|b| String::from_utf8_lossy(&b).into_owned()));
-    resolve_read(user, read("etc/passwd"), read("etc/group"))
+    resolve_read(user, group_add, read("etc/passwd"), read("etc/group"))
 }
 
 /// [`resolve`] over files that may have failed to read: a name that is not
 /// found in an unreadable file gets the reason (a FIFO, a device, too large,
 /// a symlink loop) instead of "no matching entries".
-fn resolve_read(user: &str, passwd: Result<Option<String>, ReadError>, group: Result<Option<String>, ReadError>) -> Result<ExecUser, UserError> {
+fn resolve_read(
+    user: &str,
+    group_add: &[String],
+    passwd: Result<Option<String>, ReadError>,
+    group: Result<Option<String>, ReadError>,
+) -> Result<ExecUser, UserError> {
     let text = |r: &Result<Option<String>, ReadError>| r.as_ref().ok().and_then(|o| o.clone());
-    match resolve(user, text(&passwd).as_deref(), text(&group).as_deref()) {
+    let resolved = resolve(user, text(&passwd).as_deref(), text(&group).as_deref()).and_then(|mut u| {
+        add_groups(&mut u, group_add, text(&group).as_deref())?;
+        Ok(u)
+    });
+    match resolved {
         Err(UserError::NoUser(u)) => match passwd {
             Err(e) => Err(UserError::Unreadable { what: format!("user {u}"), reason: e.to_string() }),
             Ok(_) => Err(UserError::NoUser(u)),
@@ -174,6 +217,10 @@ fn resolve_read(user: &str, passwd: Result<Option<String>, ReadError>, group: Re
         Err(UserError::NoGroup(g)) => match group {
             Err(e) => Err(UserError::Unreadable { what: format!("group {g}"), reason: e.to_string() }),
             Ok(_) => Err(UserError::NoGroup(g)),
+        },
+        Err(UserError::NoGroupToAdd(g)) => match group {
+            Err(e) => Err(UserError::Unreadable { what: format!("group {g}"), reason: e.to_string() }),
+            Ok(_) => Err(UserError::NoGroupToAdd(g)),
         },
         other => other,
     }
@@ -225,11 +272,22 @@ mod tests {
     fn an_unreadable_file_gives_its_reason_for_names_only() {
         let fifo = || Err(ReadError::NotRegular { path: "/etc/passwd".into(), kind: "a FIFO" });
         assert_eq!(
-            resolve_read("daemon", fifo(), Ok(None)).unwrap_err().to_string(),
+            resolve_read("daemon", &[], fifo(), Ok(None)).unwrap_err().to_string(),
             "unable to find user daemon: /etc/passwd in the container is a FIFO, not a regular file"
         );
-        assert_eq!(resolve_read("1234", fifo(), Ok(None)), Ok(eu(1234, 0, &[])), "numeric users need no file");
-        assert_eq!(resolve_read("nobody", Ok(Some(PASSWD.into())), Ok(None)), Ok(eu(65534, 65534, &[])));
-        assert_eq!(resolve_read("ghost", Ok(Some(PASSWD.into())), Ok(None)), Err(UserError::NoUser("ghost".into())));
+        assert_eq!(resolve_read("1234", &[], fifo(), Ok(None)), Ok(eu(1234, 0, &[])), "numeric users need no file");
+        assert_eq!(resolve_read("nobody", &[], Ok(Some(PASSWD.into())), Ok(None)), Ok(eu(65534, 65534, &[])));
+        assert_eq!(resolve_read("ghost", &[], Ok(Some(PASSWD.into())), Ok(None)), Err(UserError::NoUser("ghost".into())));
+    }
+
+    #[test]
+    fn group_add_by_gid_and_name() {
+        let g = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ok = |user: &str, add: &[&str]| resolve_read(user, &g(add), Ok(Some(PASSWD.into())), Ok(Some(GROUP.into())));
+        assert_eq!(ok("nobody", &["1234", "docker", "wheel"]), Ok(eu(65534, 65534, &[1234, 999, 10])));
+        assert_eq!(ok("app", &["docker", "999"]), Ok(eu(1000, 1001, &[10, 999])), "no duplicates");
+        assert_eq!(ok("root", &["audio"]).unwrap_err().to_string(), "Unable to find group audio: no matching entries in group file");
+        assert!(validate_groups(&g(&["audio", "29"])).is_ok());
+        assert!(validate_groups(&g(&[""])).is_err() && validate_groups(&g(&["99999999999"])).is_err() && validate_groups(&g(&["a:b"])).is_err());
     }
 }

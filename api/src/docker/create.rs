@@ -137,7 +137,7 @@ const MAPPED_CONFIG: &[&str] = &[
 const MAPPED_HOST_CONFIG: &[&str] = &[
     "Binds", "Mounts", "NetworkMode", "AutoRemove", "RestartPolicy", "Memory", "CpuShares", "CpuQuota", "CpuPeriod",
     "NanoCpus", "PidsLimit", "Runtime", "Privileged", "CapAdd", "CapDrop", "SecurityOpt", "ReadonlyRootfs", "Devices",
-    "DeviceCgroupRules", "LogConfig",
+    "DeviceCgroupRules", "LogConfig", "GroupAdd",
 ];
 
 /// Fields berth accepts and does not keep, because they change nothing a
@@ -292,7 +292,7 @@ fn convert_host_config(hc: models::HostConfig) -> Result<HostConfig, CreateError
             })
             .collect(),
         device_cgroup_rules: hc.device_cgroup_rules.unwrap_or_default(),
-        group_add: Vec::new(),
+        group_add: hc.group_add.unwrap_or_default(),
     })
 }
 
@@ -459,7 +459,7 @@ mod tests {
         assert_eq!(
             u,
             [
-                "Domainname", "Healthcheck", "HostConfig.Dns", "HostConfig.GroupAdd",
+                "Domainname", "Healthcheck", "HostConfig.Dns",
                 "HostConfig.MemorySwappiness", "HostConfig.Mounts[0].BindOptions", "HostConfig.PortBindings",
                 "HostConfig.ShmSize", "HostConfig.Tmpfs", "NetworkingConfig.EndpointsConfig.other", "Volumes"
             ]

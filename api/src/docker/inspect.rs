@@ -215,6 +215,7 @@ fn docker_host_config(record: &ContainerRecord) -> HostConfig {
                 .collect(),
         ),
         device_cgroup_rules: non_empty(h.device_cgroup_rules.clone()),
+        group_add: non_empty(h.group_add.clone()),
         runtime: Some(h.runtime.clone()),
         memory: Some(h.memory),
         cpu_shares: Some(h.cpu_shares),

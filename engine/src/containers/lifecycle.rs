@@ -141,7 +141,7 @@ impl ContainerService {
         })?;
         let runtime = shim_runtime(&resolved, self.cgroups.driver());
         let set_user = |mounts: &[berth_containerd::Mount], spec: &mut oci_spec::runtime::Spec| -> Result<()> {
-            let u = user::resolve_in_rootfs(&rec.config.user, mounts).map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
+            let u = user::resolve_in_rootfs(&rec.config.user, &rec.host_config.group_add, mounts).map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
             spec::set_user(spec, &u).map_err(EngineError::from)
         };
 

@@ -72,6 +72,7 @@ pub fn normalize(config: &mut ContainerConfig, host: &mut HostConfig) -> Result<
     check_config(config)?;
     host.network_mode = normalize_network_mode(&host.network_mode)?;
     check_restart_policy(host)?;
+    check_groups(host)?;
     check_mounts(host)?;
     check_resources(host)?;
     if host.pids_limit.is_some_and(|n| n <= 0) {
@@ -92,6 +93,10 @@ fn check_config(c: &ContainerConfig) -> Result<(), CreateError> {
     }
     crate::user::validate(&c.user).map_err(|e| CreateError::User(e.to_string()))?;
     Ok(())
+}
+
+fn check_groups(h: &HostConfig) -> Result<(), CreateError> {
+    crate::user::validate_groups(&h.group_add).map_err(|e| CreateError::User(e.to_string()))
 }
 
 /// A hostname berth writes into `/etc/hostname` and `/etc/hosts`: no
