@@ -57,7 +57,7 @@ impl From<berth_engine::EngineError> for ApiError {
         let status = match &e {
             E::NotFound(_) => StatusCode::NOT_FOUND,
             E::Conflict(_) => StatusCode::CONFLICT,
-            E::InvalidParameter(_) => StatusCode::BAD_REQUEST,
+            E::InvalidParameter(_) | E::UnknownRuntime(_) => StatusCode::BAD_REQUEST,
             E::NotModified => StatusCode::NOT_MODIFIED,
             // The docker CLI picks its exit code (127/126) from the message.
             E::Start { exit_code: 126 | 127, .. } => StatusCode::BAD_REQUEST,

@@ -6,8 +6,8 @@
 //! A runtime that is not installed is skipped with a printed note; runc is
 //! always tested. Tests need root (real containers, cgroups).
 //!
-//! How each runtime is registered (see `/work/shared/reference/runtimes-on-debian.md`
-//! for why):
+//! How each runtime is registered (the README's "Choosing a runtime" says
+//! why):
 //! - `gvisor`: `/usr/bin/runsc` with `--platform=ptrace --network=none
 //!   --oci-seccomp` (berth writes a wrapper; without `--oci-seccomp` runsc
 //!   ignores the containers' seccomp filters). Debian's runsc 2022-12-19 cannot set up its

@@ -14,6 +14,10 @@ pub enum EngineError {
     /// 400.
     #[error("{0}")]
     InvalidParameter(String),
+    /// 400: a runtime name that does not resolve (its own kind, so that
+    /// metrics and exit codes classify it without reading the message).
+    #[error("{0}")]
+    UnknownRuntime(String),
     /// 304: the operation had nothing to do (start of a running container).
     #[error("not modified")]
     NotModified,
@@ -67,7 +71,7 @@ impl From<berth_containerd::Error> for EngineError {
 impl From<ResolveError> for EngineError {
     fn from(e: ResolveError) -> Self {
         match e {
-            ResolveError::Unknown { .. } => EngineError::InvalidParameter(e.to_string()),
+            ResolveError::Unknown { .. } => EngineError::UnknownRuntime(e.to_string()),
             ResolveError::Unavailable { .. } => EngineError::Start { exit_code: e.exit_code(), message: e.to_string() },
         }
     }

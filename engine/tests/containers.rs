@@ -148,7 +148,7 @@ async fn bad_input_leaves_nothing_behind() {
     assert_eq!(c.create(req).await.unwrap_err(), EngineError::NotFound("No such image: nosuch:v9".into()));
     let mut req = t.request(&["true"]);
     req.host_config.runtime = "nope".into();
-    assert!(matches!(c.create(req).await.unwrap_err(), EngineError::InvalidParameter(m) if m.contains("unknown or invalid runtime name: nope")));
+    assert!(matches!(c.create(req).await.unwrap_err(), EngineError::UnknownRuntime(m) if m.contains("unknown or invalid runtime name: nope")));
     let mut req = t.request(&["true"]);
     req.host_config.binds = vec!["/nonexistent-src:/x".into()];
     assert!(c.create(req).await.unwrap_err().to_string().contains("bind source path does not exist"));

@@ -494,7 +494,7 @@ mod tests {
 
     #[test]
     fn inspect_matches_dockerd_on_what_clients_read() {
-        let Some(bytes) = fixture("resp-containers-id-json-running.json") else { return };
+        let bytes = fixture("resp-containers-id-json-running.json");
         let want: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         let got = container_inspect_json(&running(), &InspectExtras::default());
         for key in ["Id", "Created", "Path", "Args", "State", "Image", "Name", "RestartCount", "Platform"] {
@@ -533,7 +533,7 @@ mod tests {
 
     #[test]
     fn created_container_matches_the_created_fixture() {
-        let Some(bytes) = fixture("resp-containers-id-json-created.json") else { return };
+        let bytes = fixture("resp-containers-id-json-created.json");
         let want: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         let mut r =
             ContainerRecord::new(want["Id"].as_str().unwrap(), want["Name"].as_str().unwrap().trim_start_matches('/'));
@@ -624,7 +624,7 @@ mod tests {
 
     #[test]
     fn summary_matches_the_ps_fixture() {
-        let Some(bytes) = fixture("resp-containers-json.json") else { return };
+        let bytes = fixture("resp-containers-json.json");
         let want: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         let want = &want[1];
         let now = at("2026-11-29T04:19:34.5Z");

@@ -50,21 +50,14 @@ pub(crate) mod tests {
 
     use super::*;
 
-    /// The recorded dockerd fixtures, shared by the tests of this module
-    /// tree; `None` (with a note) when the directory is not there.
-    pub(crate) fn fixtures_dir() -> Option<PathBuf> {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/docker-api-fixtures");
-        if dir.is_dir() {
-            Some(dir)
-        } else {
-            eprintln!("note: {} not found; fixture tests skipped", dir.display());
-            None
-        }
+    /// The requests and responses recorded from dockerd (20.10, API 1.41)
+    /// and the docker CLI, carried in the repository.
+    pub(crate) fn fixtures_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/docker-api")
     }
 
-    pub(crate) fn fixture(name: &str) -> Option<Vec<u8>> {
-        let dir = fixtures_dir()?;
-        Some(std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}")))
+    pub(crate) fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(fixtures_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 
     fn check<T: DeserializeOwned + Serialize>(name: &str, bytes: &[u8]) -> serde_json::Value {
@@ -75,7 +68,7 @@ pub(crate) mod tests {
 
     #[test]
     fn every_fixture_deserializes_into_its_model() {
-        let Some(dir) = fixtures_dir() else { return };
+        let dir = fixtures_dir();
         let mut names: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -108,7 +101,7 @@ pub(crate) mod tests {
 
     #[test]
     fn inspect_fixture_keeps_what_the_cli_reads() {
-        let Some(bytes) = fixture("resp-containers-id-json-running.json") else { return };
+        let bytes = fixture("resp-containers-id-json-running.json");
         let v: ContainerInspect = serde_json::from_slice(&bytes).unwrap();
         assert!(v.berth_runtime.is_none());
         let d = &v.docker;

@@ -593,8 +593,8 @@ mod tests {
             last_tag_time: None,
         };
         let v = inspect_json(&d, "overlayfs");
-        let dir = crate::docker::models::tests::fixtures_dir();
-        if let Some(dir) = dir {
+        {
+            let dir = crate::docker::models::tests::fixtures_dir();
             let fixture: Value = serde_json::from_slice(&std::fs::read(dir.join("resp-images-name-json.json")).unwrap()).unwrap();
             for k in fixture.as_object().unwrap().keys() {
                 assert!(v.get(k).is_some(), "missing {k}");

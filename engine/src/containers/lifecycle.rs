@@ -58,7 +58,7 @@ impl ContainerService {
             }
             Err(e) => {
                 let reason = match &e {
-                    EngineError::InvalidParameter(m) if m.starts_with("unknown or invalid runtime name") => "unknown-runtime",
+                    EngineError::UnknownRuntime(_) => "unknown-runtime",
                     EngineError::Start { exit_code: 127, .. } => "not-found",
                     EngineError::Start { exit_code: 126, .. } => "not-executable",
                     EngineError::Start { .. } => "runtime-error",
