@@ -150,3 +150,31 @@ fn without_live_restore_shutdown_stops_containers() {
     assert!(d.log().contains("starting container at berth start (restart policy)"), "a log line per container");
     d.ok(&["rm", "-f", "keep", "always-stopped", "user-stopped", "svc"]);
 }
+
+/// A record that cannot be read (corrupt) is set aside, and the container it
+/// describes is not taken for an orphan: its process keeps running and its
+/// filesystem (with what it wrote) stays, and `docker info` says so.
+#[test]
+fn a_corrupt_record_keeps_its_container_and_data() {
+    let mut d = Daemon::start("{}");
+    d.import_busybox("bb");
+    let id = d.ok(&["run", "-d", "--name", "precious", "bb", "sh", "-c", "echo kept > /data.txt; while true; do sleep 1; done"]).trim().to_string();
+    wait_until("the container's file", || d.docker(&["exec", "precious", "cat", "/data.txt"]).stdout == b"kept\n");
+    let pid = d.ok(&["inspect", "--format", "{{.State.Pid}}", "precious"]).trim().to_string();
+    d.stop(15);
+    std::fs::write(d.path("data/containers").join(&id).join("config.json"), b"{ not json").unwrap();
+    d.spawn();
+
+    // The process still runs, and the file it wrote is in its root.
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the container was killed as an orphan");
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/root/data.txt")).unwrap(), "kept\n");
+    let info = d.ok(&["info", "--format", "{{json .Warnings}}"]);
+    assert!(info.contains(&format!("container {id}: its record could not be loaded")), "{info}");
+    assert!(d.log().contains("keeping the container and its filesystem"), "{}", common::tail(&d.log()));
+    // A second start keeps it too (the record is still set aside).
+    d.stop(15);
+    d.spawn();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the container was killed on the second start");
+    // Clean up what the test made (berth no longer knows the container).
+    unsafe { common::libc_kill(pid.parse().unwrap(), 9) };
+}

@@ -28,4 +28,4 @@ pub use record::{
     ContainerConfig, ContainerRecord, ContainerStatus, DeviceMapping, HostConfig, LogConfig, Mount, MountKind, PinnedRuntime, RestartPolicy,
     State, RECORD_VERSION,
 };
-pub use store::{ContainerLock, CorruptRecord, NewContainer, OpenReport, SkippedRecord, Store};
+pub use store::{ContainerLock, CorruptRecord, HeldBack, NewContainer, OpenReport, SkippedRecord, Store};

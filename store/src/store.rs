@@ -134,8 +134,39 @@ struct Inner {
     io_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// Per-container lifecycle locks handed out by [`Store::lock`].
     life_locks: Arc<LifeLocks>,
+    /// Records found at open that could not be loaded (corrupt, set aside
+    /// now or earlier, or written by a newer berth): their containers'
+    /// other state must be kept, not reconciled away.
+    held_back: Vec<HeldBack>,
     /// Holds the flock for the store's lifetime.
     _lock_file: File,
+}
+
+/// A container whose record exists but could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBack {
+    pub id: String,
+    /// Where its record is now.
+    pub record: PathBuf,
+    pub reason: String,
+}
+
+fn held_back(dir: &Path, report: &OpenReport) -> Vec<HeldBack> {
+    let mut out: Vec<HeldBack> = report
+        .corrupt
+        .iter()
+        .map(|c| HeldBack { id: c.id.clone(), record: c.moved_to.clone(), reason: c.reason.clone() })
+        .collect();
+    out.extend(report.unsupported.iter().map(|u| HeldBack { id: u.id.clone(), record: dir.join(&u.id), reason: u.reason.clone() }));
+    for p in &report.previously_quarantined {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some((id, _)) = name.split_once(CORRUPT_MARKER) {
+            if is_valid_id(id) && !out.iter().any(|h| h.id == id) {
+                out.push(HeldBack { id: id.to_string(), record: p.clone(), reason: "set aside as corrupt by an earlier start".into() });
+            }
+        }
+    }
+    out
 }
 
 /// The container store. Cheap to clone (all clones share one store).
@@ -288,6 +319,7 @@ impl Store {
         report.loaded = index.by_id.len();
         info!(root = %root.display(), loaded = report.loaded, corrupt = report.corrupt.len(), "container store opened");
 
+        let held_back = held_back(&dir, &report);
         let store = Store {
             inner: Arc::new(Inner {
                 root,
@@ -296,10 +328,17 @@ impl Store {
                 publish: Mutex::new(Reservations::default()),
                 io_locks: Mutex::new(HashMap::new()),
                 life_locks: Arc::new(Mutex::new(HashMap::new())),
+                held_back,
                 _lock_file: lock_file,
             }),
         };
         Ok((store, report))
+    }
+
+    /// Containers whose record could not be loaded at open; see
+    /// [`HeldBack`].
+    pub fn held_back(&self) -> &[HeldBack] {
+        &self.inner.held_back
     }
 
     /// The data root given to [`Store::open`].

@@ -194,6 +194,12 @@ async fn info(State(state): State<AppState>) -> Response {
     let mut warnings = vec![
         "berth: bridge networking is not available yet; containers in the default network get a private network namespace with loopback only (use --network host for the host's network)".to_string(),
     ];
+    for h in state.engine.containers.store().held_back() {
+        warnings.push(format!(
+            "container {}: its record could not be loaded ({}); it is set aside at {} and its containerd container and filesystem are kept: repair or remove the record, then restart berth",
+            h.id, h.reason, h.record.display()
+        ));
+    }
     for rt in snap.runtimes.runtimes.values().filter(|r| !r.available()) {
         warnings.push(format!("runtime {} is unavailable: {}", rt.name, rt.status.unavailable.as_ref().map(|u| u.message()).unwrap_or("")));
     }

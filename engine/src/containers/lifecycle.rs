@@ -290,6 +290,14 @@ impl ContainerService {
         match self.ctd.containers.list(vec![]).await {
             Ok(all) => {
                 for c in all.into_iter().filter(|c| !known.contains(&c.id)) {
+                    if let Some(h) = self.store.held_back().iter().find(|h| h.id == c.id) {
+                        // Its record exists but could not be read: the
+                        // container and its writable layer are the data an
+                        // operator recovers it with. Keep them.
+                        tracing::error!(container = %c.id, record = %h.record.display(), reason = %h.reason,
+                            "the record of this containerd container could not be loaded; keeping the container and its filesystem (running or not) for an operator");
+                        continue;
+                    }
                     tracing::warn!(container = %c.id, "containerd container without a record (berth stopped mid-operation); deleting it");
                     let _ = self.ctd.tasks.kill(&c.id, 9, true).await;
                     for _ in 0..50 {
