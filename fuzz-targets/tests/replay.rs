@@ -111,10 +111,12 @@ fn unescape(s: &str) -> Option<Vec<u8>> {
                 out.push(u8::from_str_radix(s.get(i + 2..i + 4)?, 16).ok()?);
                 i += 4;
             }
-            c => {
+            c @ (b'\\' | b'"') => {
                 out.push(*c);
                 i += 2;
             }
+            // libFuzzer knows no other escape.
+            _ => return None,
         }
     }
     Some(out)
@@ -262,10 +264,12 @@ fn targets_fuzz_binaries_and_corpora_agree() {
     assert_eq!(listed("fuzz_targets", ".rs"), sorted, "fuzz/fuzz_targets/ and TARGETS differ");
     assert_eq!(listed("corpus", ""), sorted, "fuzz/corpus/ and TARGETS differ");
     let manifest = std::fs::read_to_string(fuzz_dir().join("Cargo.toml")).unwrap();
+    let script = std::fs::read_to_string(fuzz_dir().join("run")).unwrap();
     for t in TARGETS {
         let body = std::fs::read_to_string(fuzz_dir().join("fuzz_targets").join(format!("{}.rs", t.name))).unwrap();
         assert!(body.contains(&format!("berth_fuzz_targets::{}(data)", t.name)), "fuzz_targets/{}.rs calls another function", t.name);
         assert!(manifest.contains(&format!("name = \"{}\"", t.name)), "fuzz/Cargo.toml has no [[bin]] {}", t.name);
+        assert!(script.contains(&format!("[{}]={}", t.name, t.max_len)), "fuzz/run gives {} another max_len than {}", t.name, t.max_len);
         for (path, data) in files("corpus", t.name) {
             assert!(data.len() <= t.max_len, "{} is longer than the target's max_len {}", path.display(), t.max_len);
         }

@@ -327,6 +327,25 @@ mod tests {
     }
 
     #[test]
+    fn logs_query() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_926_700);
+        let parse = |pairs: &[(&str, &str)]| {
+            LogsQuery::parse(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), now)
+        };
+        let q = parse(&[("stdout", "1"), ("since", "10m"), ("until", "0"), ("tail", "3"), ("timestamps", "true")]).unwrap();
+        let o = &q.options;
+        assert!(o.stdout && !o.stderr && !o.follow && q.timestamps);
+        assert_eq!((o.since, o.until, o.tail), (Some(now - Duration::from_secs(600)), None, Some(3)));
+        assert_eq!(parse(&[("stderr", "1"), ("tail", "all"), ("follow", "1")]).unwrap().options.tail, None);
+        let e = parse(&[("stdout", "0")]).unwrap_err();
+        assert_eq!(e.message, "Bad parameters: you must choose at least one stream");
+        let e = parse(&[("stdout", "1"), ("tail", "-1")]).unwrap_err();
+        assert_eq!(e.message, "invalid tail value \"-1\": use a number or \"all\"");
+        let e = parse(&[("stdout", "1"), ("until", "soon")]).unwrap_err();
+        assert!(e.message.starts_with("invalid value for until"), "{}", e.message);
+    }
+
+    #[test]
     fn go_durations() {
         assert_eq!(parse_go_duration("0"), Some((false, Duration::ZERO)));
         assert_eq!(parse_go_duration("2h45m10.5s"), Some((false, Duration::from_millis(9_910_500))));
