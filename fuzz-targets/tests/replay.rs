@@ -31,8 +31,8 @@ const MAX_BYTES: usize = 64 << 20;
 /// Most files kept in a target's corpus (see fuzz/README.md: minimise it).
 const MAX_CORPUS_FILES: usize = 250;
 /// Proptest cases per target: mutated corpus files, then random bytes.
-const MUTATION_CASES: u32 = 256;
-const RANDOM_CASES: u32 = 64;
+const MUTATION_CASES: u32 = 1024;
+const RANDOM_CASES: u32 = 256;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
