@@ -339,7 +339,9 @@ mod tests {
     }
 
     /// Every hostile shape of /etc/passwd, through each way of reading.
-    fn hostile_cases(read: &dyn Fn(&Path, &str) -> Result<Option<Vec<u8>>, ReadError>) {
+    type Reader<'a> = &'a dyn Fn(&Path, &str) -> Result<Option<Vec<u8>>, ReadError>;
+
+    fn hostile_cases(read: Reader<'_>) {
         let d = tempfile::tempdir().unwrap();
         let host = d.path().join("host");
         let root = d.path().join("host/deep/root");

@@ -98,9 +98,16 @@ pub async fn read_create_request(req: axum::extract::Request, name: Option<&str>
     let limit = super::body::MAX_JSON_BODY;
     super::body::check_content_length(req.headers(), limit)?;
     let bytes = super::body::read_limited(req.into_body(), limit).await?;
-    let mut body = decode_create_body(&bytes)?;
+    parse_create_request(&bytes, name)
+}
+
+/// The create request in `bytes` (the whole body) with the `?name=` value
+/// `name`: decoded, checked for unsupported fields and mapped. Pure; the
+/// fuzz target `create` calls it.
+pub fn parse_create_request(bytes: &[u8], name: Option<&str>) -> Result<CreateRequest, ApiError> {
+    let mut body = decode_create_body(bytes)?;
     // The body decoded, so it is JSON.
-    let raw: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let raw: Value = serde_json::from_slice(bytes).unwrap_or_default();
     top_level_runtime(&raw, &mut body)?;
     let unsupported = unsupported_fields(&raw);
     if !unsupported.is_empty() {

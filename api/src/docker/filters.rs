@@ -12,6 +12,8 @@
 //! - `name`: each value is a regular expression searched in the name with
 //!   and without its leading `/` (so `web` matches `/myweb`, `^web$`
 //!   matches exactly); an invalid regexp matches nothing, like dockerd;
+//!   the patterns of one request compile within [`NAME_REGEX_BUDGET`]
+//!   (a 400 otherwise);
 //! - `label`: `key` (present) or `key=value`;
 //! - `status`: created, restarting, running, removing, paused, exited, dead;
 //! - `exited`: exit code of exited containers;
@@ -277,8 +279,7 @@ impl ContainerFilter {
         };
         Ok(ContainerFilter {
             ids: filters.get("id").to_vec(),
-            // Like dockerd: a value that is not a valid regexp matches nothing.
-            names: filters.get("name").iter().filter_map(|n| regex::Regex::new(n).ok()).collect(),
+            names: name_regexes(filters.get("name"))?,
             name_given: filters.contains("name"),
             labels: filters.get("label").to_vec(),
             statuses: filters.get("status").to_vec(),
@@ -321,6 +322,40 @@ impl ContainerFilter {
         }
         true
     }
+}
+
+/// Bytes of compiled program all the `name` patterns of one request may
+/// take together (their lazy DFAs may cache as much again). Each pattern
+/// gets an equal share, so one pattern may be large (`\w{20}` takes 1 MiB:
+/// `\w` is every letter of Unicode) and many small ones fit.
+pub const NAME_REGEX_BUDGET: usize = 4 << 20;
+
+/// Compiles the `name` values within [`NAME_REGEX_BUDGET`]. Like dockerd,
+/// a value that is not a valid regexp matches nothing; one that needs more
+/// than its share is refused (a few bytes of query could otherwise cost
+/// megabytes and seconds each).
+fn name_regexes(values: &[String]) -> Result<Vec<regex::Regex>, FilterError> {
+    let share = NAME_REGEX_BUDGET / values.len().max(1);
+    let mut out = Vec::with_capacity(values.len());
+    for v in values {
+        match regex::RegexBuilder::new(v).size_limit(share).dfa_size_limit(share).build() {
+            Ok(re) => out.push(re),
+            Err(regex::Error::CompiledTooBig(_)) => {
+                return Err(FilterError::BadPattern {
+                    key: "name".into(),
+                    value: v.clone(),
+                    reason: format!(
+                        "the regular expression is too large: the {} name patterns may take {} KiB each once compiled; \
+                         give fewer or simpler patterns (e.g. [a-z0-9_] rather than \\w, which is every letter of Unicode)",
+                        values.len(),
+                        share >> 10
+                    ),
+                })
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(out)
 }
 
 /// Keys `POST /containers/prune` accepts.
@@ -409,6 +444,24 @@ mod tests {
         assert_eq!(e.to_string(), "invalid filter 'status=sleeping'");
         let e = ContainerFilter::new(&f(r#"{"exited":["x"]}"#), |_| None).unwrap_err();
         assert_eq!(e.to_string(), "invalid filter 'exited=x'");
+    }
+
+    #[test]
+    fn name_patterns_compile_within_one_budget() {
+        // 20 patterns of 9 bytes asked for ~6 MiB of compiled program each
+        // (`\w` is every letter of Unicode): 120 MiB and seconds of CPU for
+        // a query of 250 bytes, without bound as the query grows.
+        let many: Vec<String> = (0..20).map(|i| format!(r"\w{{100}}{i}")).collect();
+        let json = serde_json::json!({ "name": many }).to_string();
+        let e = ContainerFilter::new(&f(&json), |_| None).unwrap_err();
+        assert!(matches!(&e, FilterError::BadPattern { key, .. } if key == "name"), "{e}");
+        assert!(e.to_string().contains("too large"), "{e}");
+        assert_eq!(ApiError::from(e).status, StatusCode::BAD_REQUEST);
+        // Everyday patterns, many of them, and one large one alone still work.
+        let web = rec("ab", "myweb", "2026-01-01T00:00:00Z");
+        let usual: Vec<String> = (0..64).map(|i| format!("^/?web{i}$")).chain(["web$".to_string()]).collect();
+        assert!(cf(&serde_json::json!({ "name": usual }).to_string()).matches(&web));
+        assert!(cf(r#"{"name":["\\w{20}"]}"#).matches(&rec("ab", "abcdefghijklmnopqrstu", "")));
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! Query-string values as dockerd parses them: signals (`kill?signal=`,
 //! `StopSignal`), times (`since`/`until` of logs and events, `until` of
-//! prune), booleans (`all=1`, `force=true`) and integers (`t`, `timeout`).
+//! prune), booleans (`all=1`, `force=true`), integers (`t`, `timeout`) and
+//! the query of `docker logs` ([`LogsQuery`]).
 //!
 //! Everything here is pure; errors become 400s via [`ParamError`].
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use berth_engine::containers::wait::LogsOptions;
 use berth_store::timefmt::parse_rfc3339;
 
 use crate::error::ApiError;
@@ -72,6 +75,42 @@ pub fn parse_int(name: &str, value: Option<&str>) -> Result<Option<i64>, ParamEr
             .parse::<i64>()
             .map(Some)
             .map_err(|_| ParamError::InvalidInt { name: name.to_owned(), value: v.to_owned() }),
+    }
+}
+
+/// The query of `GET /containers/{id}/logs`: which streams, `follow`,
+/// `tail` (a number or `all`), `since`/`until` (see [`parse_time`]; `0` or
+/// empty = not set) and `timestamps`. Pure; the fuzz target `logs_query`
+/// calls it.
+#[derive(Debug, Clone)]
+pub struct LogsQuery {
+    pub options: LogsOptions,
+    pub timestamps: bool,
+}
+
+impl LogsQuery {
+    /// Parses the (URL-decoded) query; `now` anchors durations.
+    pub fn parse(query: &HashMap<String, String>, now: SystemTime) -> Result<LogsQuery, ApiError> {
+        let q = |k: &str| query.get(k).map(String::as_str);
+        let (stdout, stderr) = (parse_bool(q("stdout")), parse_bool(q("stderr")));
+        if !stdout && !stderr {
+            return Err(ApiError::bad_request("Bad parameters: you must choose at least one stream"));
+        }
+        let time = |k: &str| -> Result<Option<SystemTime>, ParamError> {
+            match q(k).filter(|v| !v.is_empty() && *v != "0") {
+                Some(v) => Ok(Some(parse_time(k, v, now)?)),
+                None => Ok(None),
+            }
+        };
+        let tail = match q("tail") {
+            None | Some("") | Some("all") => None,
+            Some(t) => Some(
+                t.parse::<usize>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid tail value {t:?}: use a number or \"all\"")))?,
+            ),
+        };
+        let options = LogsOptions { follow: parse_bool(q("follow")), tail, since: time("since")?, until: time("until")?, stdout, stderr };
+        Ok(LogsQuery { options, timestamps: parse_bool(q("timestamps")) })
     }
 }
 
@@ -285,6 +324,25 @@ mod tests {
             let e = parse_time("since", bad, now).unwrap_err();
             assert!(e.to_string().starts_with("invalid value for since"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn logs_query() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_926_700);
+        let parse = |pairs: &[(&str, &str)]| {
+            LogsQuery::parse(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), now)
+        };
+        let q = parse(&[("stdout", "1"), ("since", "10m"), ("until", "0"), ("tail", "3"), ("timestamps", "true")]).unwrap();
+        let o = &q.options;
+        assert!(o.stdout && !o.stderr && !o.follow && q.timestamps);
+        assert_eq!((o.since, o.until, o.tail), (Some(now - Duration::from_secs(600)), None, Some(3)));
+        assert_eq!(parse(&[("stderr", "1"), ("tail", "all"), ("follow", "1")]).unwrap().options.tail, None);
+        let e = parse(&[("stdout", "0")]).unwrap_err();
+        assert_eq!(e.message, "Bad parameters: you must choose at least one stream");
+        let e = parse(&[("stdout", "1"), ("tail", "-1")]).unwrap_err();
+        assert_eq!(e.message, "invalid tail value \"-1\": use a number or \"all\"");
+        let e = parse(&[("stdout", "1"), ("until", "soon")]).unwrap_err();
+        assert!(e.message.starts_with("invalid value for until"), "{}", e.message);
     }
 
     #[test]

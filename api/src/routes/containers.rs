@@ -12,7 +12,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use berth_engine::containers::hub::{Chunk, StdinMsg};
 use berth_engine::containers::stats::{BlkioEntry, Usage};
-use berth_engine::containers::wait::{LogsOptions, WaitCondition};
+use berth_engine::containers::wait::WaitCondition;
 use berth_engine::containers::CreateRequest;
 use berth_store::logfile::LogStream;
 use bytes::Bytes;
@@ -24,7 +24,7 @@ use super::hijack;
 use crate::docker::create::read_create_request;
 use crate::docker::filters::{ContainerFilter, Filters, PruneFilter};
 use crate::docker::inspect::{container_inspect_json, container_summary, InspectExtras};
-use crate::docker::params::{parse_bool, parse_int, parse_time};
+use crate::docker::params::{parse_bool, parse_int, LogsQuery};
 use crate::docker::stream::{log_chunk, StreamType};
 use crate::error::{json_response, result_response, ApiError};
 use crate::AppState;
@@ -204,23 +204,7 @@ async fn wait(State(state): State<AppState>, Path(id): Path<String>, Query(query
 
 async fn logs(State(state): State<AppState>, Path(id): Path<String>, Query(query): Q) -> Result<Response, ApiError> {
     let rec = state.engine.containers.get(&id)?;
-    let (stdout, stderr) = (parse_bool(q(&query, "stdout")), parse_bool(q(&query, "stderr")));
-    if !stdout && !stderr {
-        return Err(ApiError::bad_request("Bad parameters: you must choose at least one stream"));
-    }
-    let now = SystemTime::now();
-    let time = |k: &str| -> Result<Option<SystemTime>, ApiError> {
-        match q(&query, k).filter(|v| !v.is_empty() && *v != "0") {
-            Some(v) => Ok(Some(parse_time(k, v, now)?)),
-            None => Ok(None),
-        }
-    };
-    let tail = match q(&query, "tail") {
-        None | Some("") | Some("all") => None,
-        Some(t) => Some(t.parse::<usize>().map_err(|_| ApiError::bad_request(format!("invalid tail value {t:?}: use a number or \"all\"")))?),
-    };
-    let opts = LogsOptions { follow: parse_bool(q(&query, "follow")), tail, since: time("since")?, until: time("until")?, stdout, stderr };
-    let timestamps = parse_bool(q(&query, "timestamps"));
+    let LogsQuery { options: opts, timestamps } = LogsQuery::parse(&query, SystemTime::now())?;
     let tty = rec.config.tty;
     let mut reader = state.engine.containers.logs(&id, opts).await?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);

@@ -107,7 +107,7 @@ impl ContainerService {
         // The Resolved holds the operation's snapshot (and so keeps its
         // wrapper alive) until the resolution is pinned below.
         let runtime_name = if rec.host_config.runtime.is_empty() { snap.runtimes.default.clone() } else { rec.host_config.runtime.clone() };
-        let resolved = crate::runtimes::resolve(&snap, &runtime_name).await?;
+        let resolved = crate::runtimes::resolve(snap, &runtime_name).await?;
         self.ensure_wrapper(id, &resolved).await?;
         // A reload since create may have changed what the runtime can do.
         resolved.check_network_mode(&rec.host_config.network_mode).map_err(EngineError::InvalidParameter)?;

@@ -1,0 +1,3 @@
+#![no_main]
+//! See `berth_fuzz_targets::filters`.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| berth_fuzz_targets::filters(data));
