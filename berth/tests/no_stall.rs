@@ -165,3 +165,100 @@ fn an_image_linking_etc_out_of_its_root() {
     let want = "unable to find user daemon: /etc/passwd in the container: too many levels of symbolic links";
     assert!(String::from_utf8_lossy(&o.stderr).contains(want), "{}", text(&o));
 }
+
+/// Opens `POST /containers/NAME/attach` on a raw connection, upgraded as the
+/// docker CLI does, and returns the stream once the 101 answer is read
+/// (byte by byte: nothing of the output is consumed).
+fn raw_attach(d: &Daemon, name: &str) -> std::os::unix::net::UnixStream {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(d.sock()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let req = format!(
+        "POST /v1.41/containers/{name}/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut b).unwrap(), 1, "attach answer ended early: {:?}", String::from_utf8_lossy(&head));
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "attach: {:?}", String::from_utf8_lossy(&head));
+    s
+}
+
+/// The highest `tick N` in `text`.
+fn last_tick(text: &str) -> u64 {
+    text.lines().filter_map(|l| l.strip_prefix("tick ")?.trim().parse().ok()).max().unwrap_or(0)
+}
+
+/// An attached client that stops reading holds the container's output (its
+/// log, other attached clients) at most a few seconds: then it is
+/// disconnected, and what it missed stays in `docker logs`. A client that
+/// goes away is released.
+#[test]
+fn an_attached_client_that_never_reads_does_not_block_the_output() {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let d = Daemon::start("{}");
+    d.import_busybox("bb");
+    // About 5 MB/s in lines; the log is capped so the test's disk use is too.
+    let script = "i=0; while :; do i=$((i+1)); echo tick $i; seq 1 20000; usleep 20000; done";
+    d.ok(&["run", "-d", "--name", "noisy", "--log-opt", "max-size=4m", "--log-opt", "max-file=2", "bb", "sh", "-c", script]);
+    wait_for_log_line(&d, "noisy", "tick 2");
+
+    // A client that reads everything, counting ticks.
+    let mut reader = d.docker_cmd(&["attach", "--no-stdin", "noisy"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let seen = Arc::new(AtomicU64::new(0));
+    let out = reader.stdout.take().unwrap();
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if let Some(n) = l.strip_prefix("tick ").and_then(|n| n.trim().parse::<u64>().ok()) {
+                seen2.fetch_max(n, Ordering::Relaxed);
+            }
+        }
+    });
+    assert!(common::eventually(Duration::from_secs(20), || seen.load(Ordering::Relaxed) > 0), "the reading client got nothing");
+
+    // A client that never reads, and one that goes away at once.
+    let mut stalled = raw_attach(&d, "noisy");
+    drop(raw_attach(&d, "noisy"));
+
+    // Its buffers fill within a second; from then on, without the fix, the
+    // output stops. It must go on: in the log and for the reading client.
+    std::thread::sleep(Duration::from_secs(2));
+    let (log_before, seen_before) = (last_tick(&d.ok(&["logs", "--tail", "3000", "noisy"])), seen.load(Ordering::Relaxed));
+    let moved_on = common::eventually(Duration::from_secs(30), || {
+        last_tick(&d.ok(&["logs", "--tail", "3000", "noisy"])) > log_before + 50 && seen.load(Ordering::Relaxed) > seen_before + 50
+    });
+    assert!(
+        moved_on,
+        "the output stopped behind a client that does not read: log at tick {log_before} -> {}, reader {seen_before} -> {}\n{}",
+        last_tick(&d.ok(&["logs", "--tail", "3000", "noisy"])),
+        seen.load(Ordering::Relaxed),
+        common::tail(&d.log())
+    );
+    ping(&d);
+
+    // The stalled client was disconnected: it reads what was buffered for
+    // it, then the end of the stream.
+    stalled.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut sink = Vec::new();
+    let end = stalled.read_to_end(&mut sink);
+    assert!(end.is_ok(), "the stalled client is still connected after reading {} bytes: {end:?}", sink.len());
+    assert!(d.log().contains("disconnected"), "the daemon log says why:\n{}", common::tail(&d.log()));
+
+    d.ok(&["rm", "-f", "noisy"]);
+    let _ = reader.wait();
+
+    // A client attached to a container that is not running waits for its
+    // next run; removing the container releases it.
+    d.ok(&["create", "--name", "idle", "bb", "true"]);
+    let mut waiting = raw_attach(&d, "idle");
+    d.ok(&["rm", "idle"]);
+    waiting.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut rest = Vec::new();
+    assert!(waiting.read_to_end(&mut rest).is_ok(), "an attach to a removed container is released");
+}

@@ -232,7 +232,7 @@ async fn attach(State(state): State<AppState>, Path(id): Path<String>, Query(que
     let (stdout, stderr, stdin) = (parse_bool(q(&query, "stdout")), parse_bool(q(&query, "stderr")), parse_bool(q(&query, "stdin")));
     let hub = state.engine.containers.hub(&rec.id);
     // Subscribe now, before answering: output right after start must arrive.
-    let output = hub.attach();
+    let attachment = hub.attach();
     let input = (stdin && rec.config.open_stdin).then(|| hub.stdin());
     let tty = rec.config.tty;
     let stdin_once = rec.config.stdin_once;
@@ -243,9 +243,17 @@ async fn attach(State(state): State<AppState>, Path(id): Path<String>, Query(que
         // A plain streaming response for clients that do not upgrade.
         let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
         tokio::spawn(async move {
-            let mut output = output;
+            let (mut output, dropped) = (attachment.output, attachment.dropped);
             let mut buf = bytes::BytesMut::new();
-            while let Some(c) = output.recv().await {
+            loop {
+                let c = tokio::select! {
+                    c = output.recv() => match c {
+                        Some(c) => c,
+                        None => break,
+                    },
+                    // Disconnected for not reading: end the body now.
+                    _ = dropped.notified() => break,
+                };
                 if matches!(c, Chunk::Stdout(_)) && !stdout || matches!(c, Chunk::Stderr(_)) && !stderr {
                     continue;
                 }
@@ -261,7 +269,7 @@ async fn attach(State(state): State<AppState>, Path(id): Path<String>, Query(que
         return Ok(resp);
     }
     Ok(hijack::upgrade(req, move |r, w| async move {
-        if let Some(tx) = input {
+        let reader = input.map(|tx| {
             tokio::spawn(hijack::read_input(r, move |piece| {
                 let tx = tx.clone();
                 async move {
@@ -275,9 +283,16 @@ async fn attach(State(state): State<AppState>, Path(id): Path<String>, Query(que
                         }
                     }
                 }
-            }));
+            }))
+        });
+        let cut = hijack::pump_output(attachment.output, w, tty, stdout, stderr, Some(attachment.dropped)).await;
+        if cut {
+            // Disconnected (or gone): drop the read half too, so the
+            // connection closes now rather than when the client writes.
+            if let Some(reader) = reader {
+                reader.abort();
+            }
         }
-        hijack::pump_output(output, w, tty, stdout, stderr).await;
     }))
 }
 

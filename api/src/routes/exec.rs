@@ -85,7 +85,7 @@ async fn start(State(state): State<AppState>, Path(id): Path<String>, mut req: R
                 let (tx, rx) = tokio::sync::mpsc::channel(1);
                 let _ = tx.send(Chunk::Stdout(message.into())).await;
                 drop(tx);
-                hijack::pump_output(rx, w, tty, true, true).await;
+                hijack::pump_output(rx, w, tty, true, true, None).await;
             }));
         }
         Err(e) => return Err(e.into()),
@@ -135,7 +135,7 @@ async fn start(State(state): State<AppState>, Path(id): Path<String>, mut req: R
             }
             let _ = tokio::time::timeout(std::time::Duration::from_secs(30), exit.wait_for(|e| e.is_some())).await;
         });
-        let pump = hijack::pump_output(rx, w, tty, stdout, stderr);
+        let pump = hijack::pump_output(rx, w, tty, stdout, stderr, None);
         let _ = tokio::join!(forward, pump);
     }))
 }

@@ -10,7 +10,9 @@ use bytes::BytesMut;
 use http::{header, HeaderValue, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, Notify};
 
 use crate::docker::stream::{encode_frame_into, StreamType};
 
@@ -56,9 +58,20 @@ pub fn encode(chunk: &Chunk, tty: bool, out: &mut BytesMut) {
 }
 
 /// Writes output chunks until the channel closes, then shuts the write side.
-pub async fn pump_output(mut rx: mpsc::Receiver<Chunk>, mut w: WriteHalf<Io>, tty: bool, stdout: bool, stderr: bool) {
+/// Returns early when `dropped` is notified (the hub disconnected this
+/// client for not reading: what is still buffered is not written) or the
+/// client went away; returns whether it ended so.
+pub async fn pump_output(mut rx: mpsc::Receiver<Chunk>, mut w: WriteHalf<Io>, tty: bool, stdout: bool, stderr: bool, dropped: Option<Arc<Notify>>) -> bool {
+    let dropped = dropped.unwrap_or_default();
     let mut buf = BytesMut::new();
-    while let Some(chunk) = rx.recv().await {
+    loop {
+        let chunk = tokio::select! {
+            c = rx.recv() => match c {
+                Some(c) => c,
+                None => break,
+            },
+            _ = dropped.notified() => return true,
+        };
         let wanted = match &chunk {
             Chunk::Stdout(_) => stdout,
             Chunk::Stderr(_) => stderr,
@@ -68,14 +81,17 @@ pub async fn pump_output(mut rx: mpsc::Receiver<Chunk>, mut w: WriteHalf<Io>, tt
         }
         buf.clear();
         encode(&chunk, tty, &mut buf);
-        if w.write_all(&buf).await.is_err() {
-            // The client went away; keep draining so the copier never blocks on us.
-            while rx.recv().await.is_some() {}
-            return;
+        tokio::select! {
+            r = w.write_all(&buf) => if r.is_err() {
+                // The client went away: dropping `rx` tells the copier.
+                return true;
+            },
+            _ = dropped.notified() => return true,
         }
     }
     let _ = w.flush().await;
     let _ = w.shutdown().await;
+    false
 }
 
 /// Reads the client's input until EOF, calling `send` for each piece.

@@ -7,10 +7,12 @@
 //! and can still read the last exit code.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use berth_store::logfile::LogWriter;
 use bytes::Bytes;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, watch, Notify};
 
 /// A piece of output for attached clients. With a TTY everything is `Stdout`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,9 +52,31 @@ struct StdinState {
     pending: Option<mpsc::Receiver<StdinMsg>>,
 }
 
-/// How many chunks an attached client may lag behind before the output
-/// copier waits for it (Docker blocks too: attach output is never dropped).
+/// How many chunks (of at most 32 KiB) an attached client may lag behind
+/// before the output copier waits for it.
 const SUBSCRIBER_BUFFER: usize = 64;
+
+/// How long an attached client whose buffer is full may take nothing
+/// before it is disconnected. A client that reads paces the output (as under
+/// dockerd, nothing is dropped from its stream); one that stops reading
+/// holds the container's output, its log and the other clients at most
+/// this long, once.
+pub const STALL_LIMIT: Duration = Duration::from_secs(5);
+
+/// An attached client as the hub sees it.
+struct Subscriber {
+    tx: mpsc::Sender<Chunk>,
+    /// Notified when the hub disconnects the client for not reading.
+    dropped: Arc<Notify>,
+}
+
+/// What an attached client holds: the output, and a signal that it was
+/// disconnected for not reading (then it must close its connection instead
+/// of writing what is still buffered).
+pub struct Attachment {
+    pub output: mpsc::Receiver<Chunk>,
+    pub dropped: Arc<Notify>,
+}
 
 /// The live part of a running container: what its exit must clean up.
 pub struct Run {
@@ -75,7 +99,7 @@ pub struct RestartState {
 pub struct Hub {
     run: Mutex<Option<Run>>,
     pub restart: Mutex<RestartState>,
-    subscribers: Mutex<Vec<mpsc::Sender<Chunk>>>,
+    subscribers: Mutex<Vec<Subscriber>>,
     stdin: Mutex<StdinState>,
     tick: watch::Sender<Tick>,
     exited: watch::Sender<Option<RawExit>>,
@@ -104,17 +128,44 @@ impl Hub {
     /// Attaches a client: it receives the output of the current run (or of
     /// the next one, if the container is not running) until that run's
     /// output ends.
-    pub fn attach(&self) -> mpsc::Receiver<Chunk> {
-        let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
-        lock(&self.subscribers).push(tx);
-        rx
+    pub fn attach(&self) -> Attachment {
+        let (tx, output) = mpsc::channel(SUBSCRIBER_BUFFER);
+        let dropped = Arc::new(Notify::new());
+        lock(&self.subscribers).push(Subscriber { tx, dropped: dropped.clone() });
+        Attachment { output, dropped }
     }
 
-    /// The attached clients, for the output copier.
-    pub fn subscribers(&self) -> Vec<mpsc::Sender<Chunk>> {
-        let mut subs = lock(&self.subscribers);
-        subs.retain(|s| !s.is_closed());
-        subs.clone()
+    /// Sends a piece of output to every attached client; returns how many
+    /// were disconnected for taking nothing for [`STALL_LIMIT`] while their
+    /// buffer was full. Clients that went away are forgotten.
+    pub async fn broadcast(&self, chunk: &Chunk) -> usize {
+        let subs: Vec<(mpsc::Sender<Chunk>, Arc<Notify>)> = {
+            let mut subs = lock(&self.subscribers);
+            subs.retain(|s| !s.tx.is_closed());
+            subs.iter().map(|s| (s.tx.clone(), s.dropped.clone())).collect()
+        };
+        let mut full = Vec::new();
+        for (tx, dropped) in subs {
+            match tx.try_send(chunk.clone()) {
+                Ok(()) | Err(TrySendError::Closed(_)) => {}
+                Err(TrySendError::Full(c)) => full.push((tx, dropped, c)),
+            }
+        }
+        if full.is_empty() {
+            return 0;
+        }
+        // One deadline for all: slow clients together hold the output at
+        // most STALL_LIMIT per chunk, and only while one of them reads.
+        let deadline = tokio::time::Instant::now() + STALL_LIMIT;
+        let mut disconnected = 0;
+        for (tx, dropped, c) in full {
+            if tokio::time::timeout_at(deadline, tx.send(c)).await.is_err() {
+                lock(&self.subscribers).retain(|s| !s.tx.same_channel(&tx));
+                dropped.notify_one();
+                disconnected += 1;
+            }
+        }
+        disconnected
     }
 
     /// The run's output ended: attached clients see the end of the stream.
@@ -231,12 +282,85 @@ mod tests {
     #[tokio::test]
     async fn attach_ends_with_the_output() {
         let hub = Hub::default();
-        let mut rx = hub.attach();
-        for s in hub.subscribers() {
-            s.send(Chunk::Stdout(Bytes::from_static(b"x"))).await.unwrap();
+        let mut a = hub.attach();
+        assert_eq!(hub.broadcast(&Chunk::Stdout(Bytes::from_static(b"x"))).await, 0);
+        hub.end_output();
+        assert_eq!(a.output.recv().await, Some(Chunk::Stdout(Bytes::from_static(b"x"))));
+        assert_eq!(a.output.recv().await, None);
+    }
+
+    fn chunk(i: usize) -> Chunk {
+        Chunk::Stdout(Bytes::from(i.to_string()))
+    }
+
+    /// A client that stops reading is disconnected after STALL_LIMIT; one
+    /// that reads keeps getting every chunk, in order, without loss.
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_disconnected() {
+        let hub = Arc::new(Hub::default());
+        let stalled = hub.attach();
+        let mut reader = hub.attach();
+        let got = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(c) = reader.output.recv().await {
+                got.push(c);
+            }
+            got
+        });
+        let total = SUBSCRIBER_BUFFER * 3;
+        let start = tokio::time::Instant::now();
+        let mut disconnected = 0;
+        for i in 0..total {
+            disconnected += hub.broadcast(&chunk(i)).await;
         }
         hub.end_output();
-        assert_eq!(rx.recv().await, Some(Chunk::Stdout(Bytes::from_static(b"x"))));
-        assert_eq!(rx.recv().await, None);
+        assert_eq!(disconnected, 1);
+        assert_eq!(start.elapsed(), STALL_LIMIT, "the stalled client held the output once, for STALL_LIMIT");
+        let got = got.await.unwrap();
+        assert_eq!(got, (0..total).map(chunk).collect::<Vec<_>>());
+        // The stalled client is told, and its stream holds what it had.
+        tokio::time::timeout(Duration::from_secs(1), stalled.dropped.notified()).await.expect("told it was dropped");
+        let mut output = stalled.output;
+        let mut n = 0;
+        while output.recv().await.is_some() {
+            n += 1;
+        }
+        assert_eq!(n, SUBSCRIBER_BUFFER);
+    }
+
+    /// A slow client that keeps reading paces the output and loses nothing.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_reader_paces_the_output() {
+        let hub = Arc::new(Hub::default());
+        let mut slow = hub.attach();
+        let got = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(c) = slow.output.recv().await {
+                tokio::time::sleep(STALL_LIMIT / 2).await;
+                got.push(c);
+            }
+            got
+        });
+        let total = SUBSCRIBER_BUFFER + 4;
+        let mut disconnected = 0;
+        for i in 0..total {
+            disconnected += hub.broadcast(&chunk(i)).await;
+        }
+        hub.end_output();
+        assert_eq!(disconnected, 0);
+        assert_eq!(got.await.unwrap(), (0..total).map(chunk).collect::<Vec<_>>());
+    }
+
+    /// A client that went away is forgotten without waiting.
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_went_away_is_forgotten() {
+        let hub = Hub::default();
+        drop(hub.attach());
+        let start = tokio::time::Instant::now();
+        for i in 0..SUBSCRIBER_BUFFER * 2 {
+            assert_eq!(hub.broadcast(&chunk(i)).await, 0);
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert!(lock(&hub.subscribers).is_empty());
     }
 }

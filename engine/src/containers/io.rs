@@ -33,9 +33,10 @@ async fn copy_stream(mut rx: pipe::Receiver, stream: LogStream, hub: Arc<Hub>, l
             LogStream::Stderr => Chunk::Stderr(data),
             _ => Chunk::Stdout(data),
         };
-        for sub in hub.subscribers() {
-            // A client that went away is dropped; a slow one slows the copy.
-            let _ = sub.send(chunk.clone()).await;
+        let dropped = hub.broadcast(&chunk).await;
+        if dropped > 0 {
+            tracing::warn!(container = %id, clients = dropped, stall_limit_s = super::hub::STALL_LIMIT.as_secs(),
+                "disconnected attached clients that took no output while their buffer was full; the output is in the container's log");
         }
     }
 }
