@@ -226,9 +226,18 @@ fn an_attached_client_that_never_reads_does_not_block_the_output() {
     let mut stalled = raw_attach(&d, "noisy");
     drop(raw_attach(&d, "noisy"));
 
-    // Its buffers fill within a second; from then on, without the fix, the
-    // output stops. It must go on: in the log and for the reading client.
-    std::thread::sleep(Duration::from_secs(2));
+    // Once its buffers are full the output stops (the reading client sees
+    // nothing new for a second); without the fix, for good. It must go on:
+    // in the log and for the reading client.
+    let mut last = (seen.load(Ordering::Relaxed), std::time::Instant::now());
+    let stopped = common::eventually(Duration::from_secs(30), || {
+        let now = seen.load(Ordering::Relaxed);
+        if now != last.0 {
+            last = (now, std::time::Instant::now());
+        }
+        last.1.elapsed() >= Duration::from_secs(1)
+    });
+    assert!(stopped, "the output never waited for the client that does not read");
     let (log_before, seen_before) = (last_tick(&d.ok(&["logs", "--tail", "3000", "noisy"])), seen.load(Ordering::Relaxed));
     let moved_on = common::eventually(Duration::from_secs(30), || {
         last_tick(&d.ok(&["logs", "--tail", "3000", "noisy"])) > log_before + 50 && seen.load(Ordering::Relaxed) > seen_before + 50
