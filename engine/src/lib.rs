@@ -11,6 +11,7 @@
 //! - [`monitor`]: containerd's event stream drives exits.
 //! - [`spec`]: the OCI spec of a container.
 //! - [`events`]: the Docker-style event bus.
+//! - [`model`]: the record and image types of the engine's interface.
 //!
 //! [`Engine`] bundles the services; its only operations are the ones that
 //! span services (a reload emits an event; the wrapper GC that follows
@@ -29,6 +30,7 @@ pub mod events;
 pub mod exec;
 pub mod images;
 pub mod metrics;
+pub mod model;
 pub mod monitor;
 pub mod reference;
 pub mod runtimes;

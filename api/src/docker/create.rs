@@ -8,7 +8,7 @@
 //! [`HARMLESS`], or refused when set ([`unsupported_fields`]): berth never
 //! accepts an option it silently ignores.
 
-use berth_store::record::{ContainerConfig, DeviceMapping, HostConfig, LogConfig, Mount, MountKind, RestartPolicy};
+use berth_engine::model::{ContainerConfig, DeviceMapping, HostConfig, LogConfig, Mount, MountKind, RestartPolicy};
 use serde_json::Value;
 
 use super::body::{decode_json, BodyError};
@@ -230,7 +230,7 @@ pub fn unsupported_fields(body: &Value) -> Vec<String> {
 pub fn from_docker(body: ContainerCreateBody, name: Option<&str>) -> Result<CreateRequest, CreateError> {
     let name = match name {
         None | Some("") => None,
-        Some(n) => Some(berth_store::validate_name(n).map_err(|_| CreateError::InvalidName(n.to_owned()))?),
+        Some(n) => Some(berth_engine::model::validate_name(n).map_err(|_| CreateError::InvalidName(n.to_owned()))?),
     };
     let image = body.image.clone().unwrap_or_default();
     if image.is_empty() {

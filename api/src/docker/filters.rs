@@ -30,8 +30,8 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use berth_store::record::{ContainerRecord, ContainerStatus};
-use berth_store::timefmt::parse_rfc3339;
+use berth_engine::model::{ContainerRecord, ContainerStatus};
+use berth_engine::model::timefmt::parse_rfc3339;
 use http::StatusCode;
 
 use super::glob::Glob;
@@ -577,7 +577,7 @@ mod tests {
         let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let mut old = rec("aa", "old", "2026-01-01T00:00:00Z");
         old.config.labels.insert("keep".into(), "1".into());
-        let new = rec("bb", "new", &berth_store::timefmt::format_rfc3339_nano(now - Duration::from_secs(60)));
+        let new = rec("bb", "new", &berth_engine::model::timefmt::format_rfc3339_nano(now - Duration::from_secs(60)));
         let p = PruneFilter::new(&f(r#"{"until":["10m"]}"#), now).unwrap();
         assert!(p.matches(&old) && !p.matches(&new));
         let p = PruneFilter::new(&f(r#"{"until":["2026-06-01T00:00:00Z"]}"#), now).unwrap();

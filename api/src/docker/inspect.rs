@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use berth_store::record::{ContainerRecord, ContainerStatus, MountKind};
-use berth_store::timefmt::{parse_rfc3339, ZERO_TIME};
+use berth_engine::model::{ContainerRecord, ContainerStatus, MountKind};
+use berth_engine::model::timefmt::{parse_rfc3339, ZERO_TIME};
 
 use super::create::parse_bind;
 use super::models::{
@@ -448,7 +448,7 @@ pub fn container_summary(record: &ContainerRecord, now: SystemTime, extras: &Ins
 
 #[cfg(test)]
 mod tests {
-    use berth_store::record::{Mount, PinnedRuntime};
+    use berth_engine::model::{Mount, PinnedRuntime};
 
     use super::super::models::tests::fixture;
     use super::*;
@@ -587,7 +587,7 @@ mod tests {
         });
         let v = container_inspect_json(&r, &InspectExtras { log_path: Some("/l.log".into()), ..Default::default() });
         assert_eq!(v["HostConfig"]["LogConfig"], serde_json::json!({"Type": "json-file", "Config": {}}));
-        r.log_config = berth_store::LogConfig { driver: "local".into(), opts: [("max-file".to_owned(), "3".to_owned())].into() };
+        r.log_config = berth_engine::model::LogConfig { driver: "local".into(), opts: [("max-file".to_owned(), "3".to_owned())].into() };
         let l = container_inspect_json(&r, &InspectExtras { log_path: Some("/l.log".into()), ..Default::default() });
         assert_eq!(l["HostConfig"]["LogConfig"], serde_json::json!({"Type": "local", "Config": {"max-file": "3"}}));
         assert_eq!(l["LogPath"], "/l.log");

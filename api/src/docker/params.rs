@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_engine::containers::wait::LogsOptions;
-use berth_store::timefmt::parse_rfc3339;
+use berth_engine::model::timefmt::parse_rfc3339;
 
 use crate::error::ApiError;
 

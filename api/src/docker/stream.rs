@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use berth_store::timefmt::format_rfc3339_nano;
+use berth_engine::model::timefmt::format_rfc3339_nano;
 
 /// Length of a frame header.
 pub const HEADER_LEN: usize = 8;

@@ -14,7 +14,7 @@ use berth_engine::containers::hub::{Chunk, StdinMsg};
 use berth_engine::containers::stats::{BlkioEntry, Usage};
 use berth_engine::containers::wait::WaitCondition;
 use berth_engine::containers::CreateRequest;
-use berth_store::logfile::LogStream;
+use berth_engine::model::LogStream;
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 use serde_json::{json, Value};
@@ -61,7 +61,7 @@ fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-fn extras(state: &AppState, rec: &berth_store::ContainerRecord) -> InspectExtras {
+fn extras(state: &AppState, rec: &berth_engine::model::ContainerRecord) -> InspectExtras {
     InspectExtras {
         log_path: Some(state.engine.containers.store().log_path(&rec.id).display().to_string()),
         driver: state.daemon.snapshotter.clone(),
@@ -156,7 +156,7 @@ async fn unpause(State(state): State<AppState>, Path(id): Path<String>) -> Resul
 
 async fn rename(State(state): State<AppState>, Path(id): Path<String>, Query(query): Q) -> Result<Response, ApiError> {
     let name = q(&query, "name").unwrap_or("");
-    let name = berth_store::validate_name(name).map_err(|_| ApiError::bad_request(format!("Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")))?;
+    let name = berth_engine::model::validate_name(name).map_err(|_| ApiError::bad_request(format!("Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")))?;
     state.engine.containers.rename(&id, &name).await?;
     Ok(no_content())
 }
@@ -337,10 +337,10 @@ fn stats_json(id: &str, name: &str, u: &Usage, pre: Option<&Usage>) -> Value {
     if u.pids.limit > 0 {
         pids["limit"] = json!(u.pids.limit);
     }
-    let now = berth_store::timefmt::now_rfc3339_nano();
+    let now = berth_engine::model::timefmt::now_rfc3339_nano();
     json!({
         "read": now,
-        "preread": if pre.is_some() { now.clone() } else { berth_store::timefmt::ZERO_TIME.to_string() },
+        "preread": if pre.is_some() { now.clone() } else { berth_engine::model::timefmt::ZERO_TIME.to_string() },
         "pids_stats": pids,
         "blkio_stats": {
             "io_service_bytes_recursive": blkio(&b.io_service_bytes_recursive),

@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use berth_engine::images::scratch::ScratchKind;
 use berth_engine::images::{ImageDetails, ImageSummary, ImportOptions, LoadedImage, Removed};
-use berth_store::timefmt::{format_rfc3339_nano, parse_rfc3339};
+use berth_engine::model::timefmt::{format_rfc3339_nano, parse_rfc3339};
 use futures_util::StreamExt;
 use http::{header, HeaderValue, StatusCode};
 use serde_json::{json, Value};
@@ -122,7 +122,7 @@ fn unix_secs(rfc3339: Option<&str>) -> i64 {
 }
 
 /// Size as listed: the layers' stored sizes.
-fn image_size(info: &berth_containerd::ImageInfo) -> i64 {
+fn image_size(info: &berth_engine::model::ImageInfo) -> i64 {
     info.manifest.layers.iter().map(|l| l.size).sum()
 }
 
@@ -229,7 +229,7 @@ async fn get_image(State(state): State<AppState>, Path(rest): Path<String>, RawQ
 }
 
 /// The runnable config as Docker's inspect shows it.
-fn config_json(c: &berth_containerd::ImageConfig) -> Value {
+fn config_json(c: &berth_engine::model::ImageConfig) -> Value {
     let mut v = json!({
         "Hostname": "",
         "Domainname": "",
@@ -563,17 +563,17 @@ mod tests {
     #[test]
     fn inspect_has_the_fixture_keys() {
         let raw = br#"{"architecture":"amd64","os":"linux","created":"2026-11-29T04:22:15.79210898Z","comment":"my msg","config":{"Env":["FOO=bar"],"Cmd":["echo","fromcmd"]},"rootfs":{"type":"layers","diff_ids":["sha256:3d1e"]}}"#;
-        let file = berth_containerd::oci::ImageConfigFile::parse(raw).unwrap();
-        let desc = |d: &str, s| berth_containerd::oci::Descriptor { media_type: "x".into(), digest: d.into(), size: s, platform: None };
-        let info = berth_containerd::ImageInfo {
-            record: berth_containerd::ImageRecord {
+        let file = berth_engine::model::oci::ImageConfigFile::parse(raw).unwrap();
+        let desc = |d: &str, s| berth_engine::model::oci::Descriptor { media_type: "x".into(), digest: d.into(), size: s, platform: None };
+        let info = berth_engine::model::ImageInfo {
+            record: berth_engine::model::ImageRecord {
                 name: "docker.io/library/rsh-imp2:latest".into(),
                 target: desc("sha256:m", 1),
                 labels: Default::default(),
                 created_at: None,
                 updated_at: None,
             },
-            manifest: berth_containerd::oci::Manifest { schema_version: 2, media_type: None, config: desc("sha256:c", 10), layers: vec![desc("sha256:l", 1982303)] },
+            manifest: berth_engine::model::oci::Manifest { schema_version: 2, media_type: None, config: desc("sha256:c", 10), layers: vec![desc("sha256:l", 1982303)] },
             config_digest: "sha256:1a53".into(),
             config: file.image_config(),
             config_file: file,

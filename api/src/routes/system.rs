@@ -217,7 +217,7 @@ async fn info(State(state): State<AppState>) -> Response {
             "Plugins": {"Volume": [], "Network": ["host", "null"], "Authorization": null, "Log": ["json-file", "local", "none"]},
             "MemoryLimit": true, "SwapLimit": false, "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": false, "PidsLimit": true,
             "IPv4Forwarding": false, "Debug": snap.config.debug, "NFd": 0, "OomKillDisable": false, "NGoroutines": 0,
-            "SystemTime": berth_store::timefmt::now_rfc3339_nano(),
+            "SystemTime": berth_engine::model::timefmt::now_rfc3339_nano(),
             "LoggingDriver": snap.config.log_driver,
             "CgroupDriver": state.engine.cgroups.driver().as_str(),
             "CgroupVersion": state.engine.cgroups.layout().version(),
