@@ -56,6 +56,9 @@ pub enum FilterError {
     /// A glob that cannot be used: a syntax error, or too long.
     #[error("invalid filter '{key}={}': {reason}", shorten(.value))]
     BadPattern { key: String, value: String, reason: String },
+    /// More filter values, or pattern bytes, than one request may carry.
+    #[error("invalid filters: {0}")]
+    TooMuch(String),
     /// `before`/`since` name a container that does not exist (404).
     #[error("No such container: {0}")]
     NoSuchContainer(String),
@@ -94,6 +97,7 @@ impl Filters {
         let v: serde_json::Value = serde_json::from_str(raw).map_err(|e| FilterError::Malformed(e.to_string()))?;
         let obj = v.as_object().ok_or_else(|| FilterError::Malformed("expected a JSON object".into()))?;
         let mut out = BTreeMap::new();
+        let mut count = 0usize;
         for (key, vals) in obj {
             let mut list: Vec<String> = match vals {
                 serde_json::Value::Object(m) => m.keys().cloned().collect(),
@@ -109,6 +113,10 @@ impl Filters {
                     )))
                 }
             };
+            count += list.len();
+            if count > MAX_FILTER_VALUES {
+                return Err(FilterError::TooMuch(format!("more than {MAX_FILTER_VALUES} values; use fewer filters")));
+            }
             list.sort();
             list.dedup();
             out.insert(key.clone(), list);
@@ -193,6 +201,14 @@ pub struct ReferenceFilter {
     globs: Vec<Glob>,
 }
 
+/// The most bytes the `reference` patterns of one request may total:
+/// matching costs up to pattern × name for every tag, so this bounds a
+/// request's work (a few dozen ordinary patterns fit).
+pub const REFERENCE_PATTERNS_BUDGET: usize = 4096;
+
+/// The most values one `filters` parameter may carry, all keys together.
+pub const MAX_FILTER_VALUES: usize = 1024;
+
 impl ReferenceFilter {
     /// Compiles the values of `reference`; a bad pattern is a 400 that
     /// says why.
@@ -203,6 +219,12 @@ impl ReferenceFilter {
                 Glob::new(v).map_err(|e| FilterError::BadPattern { key: "reference".into(), value: v.clone(), reason: e.to_string() })
             })
             .collect::<Result<_, _>>()?;
+        let total: usize = values.iter().map(String::len).sum();
+        if total > REFERENCE_PATTERNS_BUDGET {
+            return Err(FilterError::TooMuch(format!(
+                "the reference patterns total {total} bytes, more than the {REFERENCE_PATTERNS_BUDGET} berth matches in one request; use fewer or shorter patterns"
+            )));
+        }
         Ok(ReferenceFilter { globs })
     }
 
@@ -444,6 +466,22 @@ mod tests {
         assert_eq!(e.to_string(), "invalid filter 'status=sleeping'");
         let e = ContainerFilter::new(&f(r#"{"exited":["x"]}"#), |_| None).unwrap_err();
         assert_eq!(e.to_string(), "invalid filter 'exited=x'");
+    }
+
+    #[test]
+    fn filter_values_and_reference_patterns_are_bounded() {
+        let many: Vec<String> = (0..=MAX_FILTER_VALUES).map(|i| format!("\"k{i}\"")).collect();
+        let raw = format!("{{\"label\":[{}]}}", many.join(","));
+        assert!(matches!(Filters::parse(Some(&raw)), Err(FilterError::TooMuch(_))));
+        let ok: Vec<String> = (0..MAX_FILTER_VALUES).map(|i| format!("\"k{i}\"")).collect();
+        assert!(Filters::parse(Some(&format!("{{\"label\":[{}]}}", ok.join(",")))).is_ok());
+
+        let pattern = "*a".repeat(256);
+        let within: Vec<String> = (0..REFERENCE_PATTERNS_BUDGET / pattern.len()).map(|i| format!("{pattern}{i}")).collect();
+        assert!(ReferenceFilter::new(&within[..within.len() - 1]).is_ok());
+        let over: Vec<String> = (0..=REFERENCE_PATTERNS_BUDGET / pattern.len()).map(|_| pattern.clone()).collect();
+        let e = ReferenceFilter::new(&over).unwrap_err();
+        assert!(e.to_string().contains("more than the 4096 berth matches in one request"), "{e}");
     }
 
     #[test]
