@@ -168,8 +168,26 @@ async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
         None => None,
     };
     let references = ReferenceFilter::new(filters.get("reference"))?;
+    let images = state.engine.images.list().await?;
+    // Matching patterns against every tag is CPU work bounded by the
+    // filter limits, but not small: off the async threads.
+    let out = tokio::task::spawn_blocking(move || list_rows(images, &filters, &references, dangling, before, since))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(json_response(StatusCode::OK, &out))
+}
+
+/// The rows of `GET /images/json`, newest first.
+fn list_rows(
+    images: Vec<berth_engine::images::ImageSummary>,
+    filters: &Filters,
+    references: &ReferenceFilter,
+    dangling: Option<bool>,
+    before: Option<i64>,
+    since: Option<i64>,
+) -> Vec<Value> {
     let mut out: Vec<(i64, Value)> = Vec::new();
-    for s in state.engine.images.list().await? {
+    for s in images {
         let created = unix_secs(s.info.config.created.as_deref());
         let mut tags = familiar_names(&s.names);
         let is_dangling = tags.is_empty();
@@ -208,7 +226,7 @@ async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
         ));
     }
     out.sort_by_key(|e| std::cmp::Reverse(e.0));
-    Ok(json_response(StatusCode::OK, &out.into_iter().map(|(_, v)| v).collect::<Vec<_>>()))
+    out.into_iter().map(|(_, v)| v).collect()
 }
 
 // ---------------------------------------------------------------------------
