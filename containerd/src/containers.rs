@@ -123,18 +123,23 @@ impl Containers {
     /// to pass to the task (empty for [`Rootfs::None`]). On failure nothing
     /// is left behind.
     pub async fn create(&self, new: NewContainer) -> Result<Vec<Mount>> {
-        self.create_with(new, |_, _| Ok::<(), Error>(())).await
+        self.create_with(new, |_, spec| async { Ok::<_, Error>(spec) }).await
     }
 
     /// [`Containers::create`], letting `finish` complete the spec once the
     /// snapshot is prepared and its mounts known (to read files of the
     /// container's filesystem, such as `/etc/passwd`), before the container
     /// record is written. An error from `finish` removes the snapshot.
-    pub async fn create_with<E: From<Error>>(
+    pub async fn create_with<E, F, Fut>(
         &self,
         mut new: NewContainer,
-        finish: impl FnOnce(&[Mount], &mut oci_spec::runtime::Spec) -> std::result::Result<(), E>,
-    ) -> std::result::Result<Vec<Mount>, E> {
+        finish: F,
+    ) -> std::result::Result<Vec<Mount>, E>
+    where
+        E: From<Error>,
+        F: FnOnce(Vec<Mount>, oci_spec::runtime::Spec) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<oci_spec::runtime::Spec, E>>,
+    {
         let lease = self.client.create_lease("berth-create", Duration::from_secs(600)).await?;
         let mut snapshots = SnapshotsClient::new(self.client.channel());
         let (snapshotter, key, mounts) = match &new.rootfs {
@@ -169,9 +174,12 @@ impl Containers {
             }
             let _ = lease.delete().await;
         };
-        if let Err(e) = finish(&mounts, &mut new.spec) {
-            remove_snapshot(lease).await;
-            return Err(e);
+        match finish(mounts.clone(), std::mem::take(&mut new.spec)).await {
+            Ok(spec) => new.spec = spec,
+            Err(e) => {
+                remove_snapshot(lease).await;
+                return Err(e);
+            }
         }
         let created = async {
             let container = Container {

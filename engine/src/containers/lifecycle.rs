@@ -130,7 +130,7 @@ impl ContainerService {
         // /etc/group once its filesystem's mounts are known (below); the
         // spec is built first so that bad input fails before anything runs.
         let cgroups_path = self.cgroups.spec_path(self.ctd.client.namespace(), id);
-        let mut spec = spec::build(&spec::SpecInput {
+        let spec = spec::build(&spec::SpecInput {
             id,
             cgroups_path: &cgroups_path,
             config: &rec.config,
@@ -140,9 +140,17 @@ impl ContainerService {
             confine: &confine,
         })?;
         let runtime = shim_runtime(&resolved, self.cgroups.driver());
-        let set_user = |mounts: &[berth_containerd::Mount], spec: &mut oci_spec::runtime::Spec| -> Result<()> {
-            let u = user::resolve_in_rootfs(&rec.config.user, &rec.host_config.group_add, mounts).map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
-            spec::set_user(spec, &u).map_err(EngineError::from)
+        // Reading the container's /etc files blocks: off the async threads.
+        let set_user = |mounts: Vec<berth_containerd::Mount>, mut spec: oci_spec::runtime::Spec| {
+            let (user, groups) = (rec.config.user.clone(), rec.host_config.group_add.clone());
+            async move {
+                let u = tokio::task::spawn_blocking(move || user::resolve_in_rootfs(&user, &groups, &mounts))
+                    .await
+                    .map_err(|e| EngineError::Internal(format!("resolving the container's user: {e}")))?
+                    .map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
+                spec::set_user(&mut spec, &u).map_err(EngineError::from)?;
+                Ok::<_, EngineError>(spec)
+            }
         };
 
         // containerd container: reuse the one of an earlier run (it holds the
@@ -151,7 +159,7 @@ impl ContainerService {
             Ok(_) => {
                 let _ = self.ctd.tasks.delete(id).await;
                 let mounts = self.ctd.containers.rootfs_mounts(id).await?;
-                set_user(&mounts, &mut spec)?;
+                let spec = set_user(mounts.clone(), spec).await?;
                 self.ctd.containers.update(id, &spec, &runtime).await?;
                 mounts
             }
