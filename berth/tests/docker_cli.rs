@@ -60,6 +60,10 @@ fn lifecycle_commands() {
     assert!(d.ok(&["ps", "--filter", "name=web", "--format", "{{.Names}} {{.Status}}"]).starts_with("web Up"));
     assert_eq!(d.ok(&["exec", "web", "echo", "from-exec"]), "from-exec\n");
     assert_eq!(d.docker(&["exec", "web", "sh", "-c", "exit 4"]).status.code(), Some(4));
+    // ExecIDs lists the execs that have not exited (as dockerd's does).
+    assert_eq!(d.ok(&["inspect", "--format", "{{json .ExecIDs}}", "web"]), "null\n");
+    d.ok(&["exec", "-d", "web", "sleep", "30"]);
+    assert_eq!(d.ok(&["inspect", "--format", "{{len .ExecIDs}}", "web"]), "1\n");
     let inv: serde_json::Value = serde_json::from_slice(&d.berth(&["runtimes", "--json"]).stdout).unwrap();
     let runc = inv["runtimes"].as_array().unwrap().iter().find(|r| r["name"] == "runc").unwrap();
     assert_eq!(runc["containers_running"], 1, "{inv}");

@@ -103,6 +103,11 @@ impl ExecService {
         self.table().get(id).ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
     }
 
+    /// The ids of a container's execs that have not exited (`ExecIDs`).
+    pub fn ids_of(&self, container_id: &str) -> Vec<String> {
+        self.table().live_of(container_id)
+    }
+
     /// How many execs the daemon holds (created, running and exited).
     pub fn count(&self) -> usize {
         self.table().len()

@@ -65,6 +65,7 @@ fn extras(state: &AppState, rec: &berth_engine::model::ContainerRecord) -> Inspe
     InspectExtras {
         log_path: Some(state.engine.containers.store().log_path(&rec.id).display().to_string()),
         driver: state.daemon.snapshotter.clone(),
+        exec_ids: state.engine.execs.ids_of(&rec.id),
         ..Default::default()
     }
 }

@@ -138,6 +138,19 @@ impl<T: Clone> Table<T> {
         }
     }
 
+    /// The execs of `container` that have not exited (created or
+    /// started), sorted: what dockerd lists as a container's `ExecIDs`.
+    pub fn live_of(&self, container: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.container == container && !matches!(s.phase, Phase::Exited(_)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// The containers that have execs.
     pub fn containers(&self) -> Vec<String> {
         let mut c: Vec<String> = self.slots.values().map(|s| s.container.clone()).collect();
@@ -251,5 +264,20 @@ mod tests {
         assert!(t.get("gone").is_none(), "the execs of a removed container go with it");
         t.sweep(later + EXITED_RETENTION, &HashMap::new());
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn live_of_lists_created_and_started_execs_of_one_container() {
+        let mut t: Table<()> = Table::default();
+        let now = Instant::now();
+        t.insert("a1".into(), "c1", ());
+        t.insert("a2".into(), "c1", ());
+        t.insert("b1".into(), "c2", ());
+        assert!(t.start("a2"));
+        assert_eq!(t.live_of("c1"), ["a1", "a2"]);
+        t.exited("a2", now);
+        assert_eq!(t.live_of("c1"), ["a1"]);
+        assert_eq!(t.live_of("c2"), ["b1"]);
+        assert!(t.live_of("c3").is_empty());
     }
 }
