@@ -287,3 +287,24 @@ fn users_resolve_in_the_container_files() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("/no/such/program"), "{}", text(&o));
     d.ok(&["rm", "-f", "svc"]);
 }
+
+/// `docker kill` (SIGKILL) answers once the container has exited, as
+/// dockerd does: an inspect right after sees the exit (128 + 9); a paused
+/// container dies too. Other signals answer at once.
+#[test]
+fn kill_answers_after_the_exit() {
+    let d = Daemon::start("{}");
+    d.import_busybox("bb");
+    d.ok(&["run", "-d", "--name", "k1", "bb", "sleep", "1000"]);
+    d.ok(&["kill", "k1"]);
+    assert_eq!(d.ok(&["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}} {{.State.Running}}", "k1"]), "exited 137 false\n");
+
+    d.ok(&["run", "-d", "--name", "k2", "bb", "sleep", "1000"]);
+    d.ok(&["pause", "k2"]);
+    d.ok(&["kill", "k2"]);
+    assert_eq!(d.ok(&["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "k2"]), "exited 137\n");
+
+    d.ok(&["run", "-d", "--name", "k3", "bb", "sh", "-c", "trap 'echo got-hup' HUP; while true; do sleep 0.1; done"]);
+    d.ok(&["kill", "-s", "HUP", "k3"]);
+    assert_eq!(d.ok(&["inspect", "--format", "{{.State.Status}}", "k3"]), "running\n");
+}

@@ -140,6 +140,20 @@ impl ExecService {
         Ok(id)
     }
 
+    /// The errors [`start`](Self::start) would answer before doing
+    /// anything (no such exec, container not running or paused, already
+    /// started), without changing anything: a client that asked for the
+    /// stream gets these as HTTP errors, then the process starts once its
+    /// connection is upgraded.
+    pub fn check_startable(&self, id: &str) -> Result<()> {
+        let (entry, phase) = self.lookup(id)?;
+        self.running_container(&entry.container_id)?;
+        if phase != table::Phase::Created {
+            return Err(EngineError::Conflict(format!("exec {id} has already been started")));
+        }
+        Ok(())
+    }
+
     /// Starts an exec.
     pub async fn start(&self, id: &str) -> Result<ExecStreams> {
         let entry = self.entry(id)?;

@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use berth_engine::containers::hub::Chunk;
-use berth_engine::error::EngineError;
 use berth_engine::exec::ExecConfig;
 use http::StatusCode;
 use serde::Deserialize;
@@ -74,32 +73,35 @@ async fn start(State(state): State<AppState>, Path(id): Path<String>, mut req: R
     let b: ExecStartBody = read_json_or_default(body, MAX_JSON_BODY).await?;
     let info = state.engine.execs.inspect(&id)?;
     let tty = info.config.tty || b.tty;
-    let streams = match state.engine.execs.start(&id).await {
-        Ok(s) => s,
-        // Like dockerd: a client that asked for the stream gets it, with the
-        // reason the process could not start written into it; the exec's
-        // exit code (126) tells `docker exec` how to exit.
-        Err(e) if upgrade && !b.detach && !matches!(e, EngineError::NotFound(_) | EngineError::Conflict(_)) => {
-            let message = format!("{e}\r\n");
-            return Ok(hijack::upgrade(req, move |_r, w| async move {
-                let (tx, rx) = tokio::sync::mpsc::channel(1);
-                let _ = tx.send(Chunk::Stdout(message.into())).await;
-                drop(tx);
-                hijack::pump_output(rx, w, tty, true, true, None).await;
-            }));
-        }
-        Err(e) => return Err(e.into()),
-    };
     if b.detach || !upgrade {
+        let streams = state.engine.execs.start(&id).await?;
         // Detached: nobody reads the output; drain it so the process never blocks.
         let mut out = streams.output;
         tokio::spawn(async move { while out.recv().await.is_some() {} });
         return Ok(StatusCode::OK.into_response());
     }
+    // The process starts once the 101 answer is on the wire, as under
+    // dockerd: output that followed the answer at once would reach a client
+    // that reads the answer through a buffer (docker-py does) in the same
+    // read, and be lost with the buffer.
+    state.engine.execs.check_startable(&id)?;
     let (stdout, stderr) = (info.config.attach_stdout, info.config.attach_stderr);
-    let mut exit = streams.exit;
-    let stdin = streams.stdin;
     Ok(hijack::upgrade(req, move |r, w| async move {
+        let streams = match state.engine.execs.start(&id).await {
+            Ok(s) => s,
+            // Like dockerd: the reason the process could not start is
+            // written into the stream; the exec's exit code (126) tells
+            // `docker exec` how to exit.
+            Err(e) => {
+                let (tx, rx) = tokio::sync::mpsc::channel(1);
+                let _ = tx.send(Chunk::Stdout(format!("{e}\r\n").into())).await;
+                drop(tx);
+                hijack::pump_output(rx, w, tty, true, true, None).await;
+                return;
+            }
+        };
+        let mut exit = streams.exit;
+        let stdin = streams.stdin;
         if let Some(pipe) = stdin {
             let pipe = std::sync::Arc::new(tokio::sync::Mutex::new(Some(pipe)));
             let execs = state.engine.execs.clone();

@@ -37,6 +37,9 @@ fn not_running(id: &str) -> EngineError {
     EngineError::Conflict(format!("Container {id} is not running"))
 }
 
+/// How long `kill` with SIGKILL waits for the exit (dockerd: 10 s).
+pub const KILL_WAIT: Duration = Duration::from_secs(10);
+
 impl ContainerService {
     /// Starts a container. 304 (`NotModified`) if it is running.
     pub async fn start(&self, key: &str) -> Result<()> {
@@ -573,20 +576,43 @@ impl ContainerService {
         Ok(())
     }
 
-    /// Sends a signal to a running container.
+    /// Sends a signal to a running container; with SIGKILL, returns once
+    /// it has exited (or [`KILL_WAIT`] passed).
     pub async fn kill(&self, key: &str, signal: &str) -> Result<()> {
         let sig = if signal.is_empty() { 9 } else { parse_signal(signal)? };
         let id = self.get(key)?.id.clone();
+        let pid = {
+            let _lock = self.store.lock(&id).await;
+            let rec = self.get(&id)?;
+            if !rec.state.running {
+                return Err(EngineError::Conflict(format!("Cannot kill container: {key}: Container {id} is not running")));
+            }
+            if matches!(sig, 9 | 15) {
+                self.hub(&id).restart.lock().unwrap_or_else(|e| e.into_inner()).manually_stopped = true;
+            }
+            self.ctd.tasks.kill(&id, sig, false).await?;
+            if sig == 9 && rec.state.paused {
+                // A frozen process dies only once thawed (dockerd does this too).
+                let _ = self.ctd.tasks.resume(&id).await;
+            }
+            self.event("kill", &rec, &[("signal", sig.to_string())]);
+            rec.state.pid
+        };
+        if sig != 9 {
+            return Ok(());
+        }
+        // As dockerd: a SIGKILL is answered once the container has exited
+        // and its exit is recorded, so an inspect right after sees it.
+        let Some(code) = self.wait_exited(&id, pid, KILL_WAIT).await else {
+            tracing::warn!(container = %id, "container still running {} s after SIGKILL", KILL_WAIT.as_secs());
+            return Ok(());
+        };
         let _lock = self.store.lock(&id).await;
-        let rec = self.get(&id)?;
-        if !rec.state.running {
-            return Err(EngineError::Conflict(format!("Cannot kill container: {key}: Container {id} is not running")));
+        if let Some(rec) = self.store.get(&id) {
+            if rec.state.running && rec.state.pid == pid {
+                self.finalize(&id, pid, code).await?;
+            }
         }
-        if matches!(sig, 9 | 15) {
-            self.hub(&id).restart.lock().unwrap_or_else(|e| e.into_inner()).manually_stopped = true;
-        }
-        self.ctd.tasks.kill(&id, sig, false).await?;
-        self.event("kill", &rec, &[("signal", sig.to_string())]);
         Ok(())
     }
 
