@@ -36,6 +36,8 @@ pub struct ExecConfig {
     pub attach_stdout: bool,
     pub attach_stderr: bool,
     pub privileged: bool,
+    /// The client's detach keys, as given (checked by the API).
+    pub detach_keys: String,
 }
 
 /// An exec as `GET /exec/{id}/json` shows it.
@@ -58,6 +60,7 @@ pub struct ExecInfoConfig {
     pub attach_stdin: bool,
     pub attach_stdout: bool,
     pub attach_stderr: bool,
+    pub detach_keys: String,
 }
 
 struct Entry {
@@ -283,6 +286,7 @@ impl ExecService {
                 attach_stdin: c.attach_stdin,
                 attach_stdout: c.attach_stdout,
                 attach_stderr: c.attach_stderr,
+                detach_keys: c.detach_keys.clone(),
             },
         })
     }

@@ -15,6 +15,7 @@
 
 pub mod body;
 pub mod create;
+pub mod detach;
 pub mod filters;
 pub mod glob;
 pub mod inspect;

@@ -12,7 +12,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use berth_engine::containers::hub::{Chunk, StdinMsg};
 use berth_engine::containers::stats::{BlkioEntry, Usage};
-use berth_engine::containers::wait::WaitCondition;
+use berth_engine::containers::wait::{LogsOptions, WaitCondition};
 use berth_engine::containers::CreateRequest;
 use berth_engine::model::LogStream;
 use bytes::Bytes;
@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::hijack;
+use crate::docker::detach;
 use crate::docker::create::read_create_request;
 use crate::docker::filters::{ContainerFilter, Filters, PruneFilter};
 use crate::docker::inspect::{container_inspect_json, container_summary, InspectExtras};
@@ -231,9 +232,45 @@ async fn logs(State(state): State<AppState>, Path(id): Path<String>, Query(query
 async fn attach(State(state): State<AppState>, Path(id): Path<String>, Query(query): Q, req: Request) -> Result<Response, ApiError> {
     let rec = state.engine.containers.get(&id)?;
     let (stdout, stderr, stdin) = (parse_bool(q(&query, "stdout")), parse_bool(q(&query, "stderr")), parse_bool(q(&query, "stdin")));
+    let detach_keys = detach::parse(q(&query, "detachKeys").unwrap_or("")).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (logs, stream) = (parse_bool(q(&query, "logs")), parse_bool(q(&query, "stream")));
     let hub = state.engine.containers.hub(&rec.id);
     // Subscribe now, before answering: output right after start must arrive.
-    let attachment = hub.attach();
+    let mut attachment = hub.attach();
+    if logs || !stream {
+        // As dockerd: `logs` replays what the container wrote so far, and
+        // only `stream` follows its live output (without it the answer ends
+        // after the replay).
+        let replay = match logs {
+            true => {
+                let opts = LogsOptions { follow: false, tail: None, since: None, until: None, stdout, stderr };
+                Some(state.engine.containers.logs(&rec.id, opts).await?)
+            }
+            false => None,
+        };
+        let (tx, rx) = mpsc::channel(64);
+        let live = stream.then_some(std::mem::replace(&mut attachment.output, rx));
+        tokio::spawn(async move {
+            if let Some(mut reader) = replay {
+                while let Some(Ok(e)) = reader.next().await {
+                    let chunk = match e.stream {
+                        LogStream::Stderr => Chunk::Stderr(Bytes::from(e.line)),
+                        _ => Chunk::Stdout(Bytes::from(e.line)),
+                    };
+                    if tx.send(chunk).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            if let Some(mut live) = live {
+                while let Some(c) = live.recv().await {
+                    if tx.send(c).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    }
     let input = (stdin && rec.config.open_stdin).then(|| hub.stdin());
     let tty = rec.config.tty;
     let stdin_once = rec.config.stdin_once;
@@ -270,8 +307,10 @@ async fn attach(State(state): State<AppState>, Path(id): Path<String>, Query(que
         return Ok(resp);
     }
     Ok(hijack::upgrade(req, move |r, w| async move {
+        let escape = tty.then(|| detach::Escape::new(detach_keys));
+        let detached = attachment.dropped.clone();
         let reader = input.map(|tx| {
-            tokio::spawn(hijack::read_input(r, move |piece| {
+            let input = hijack::read_input(r, escape, move |piece| {
                 let tx = tx.clone();
                 async move {
                     match piece {
@@ -284,7 +323,13 @@ async fn attach(State(state): State<AppState>, Path(id): Path<String>, Query(que
                         }
                     }
                 }
-            }))
+            });
+            tokio::spawn(async move {
+                if input.await == hijack::InputEnd::Detached {
+                    // Ends this client's output stream and its connection.
+                    detached.notify_one();
+                }
+            })
         });
         let cut = hijack::pump_output(attachment.output, w, tty, stdout, stderr, Some(attachment.dropped)).await;
         if cut {

@@ -14,6 +14,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use super::hijack;
+use crate::docker::detach;
 use crate::docker::body::{read_json, read_json_or_default, MAX_JSON_BODY};
 use crate::docker::params::parse_int;
 use crate::error::{json_response, ApiError};
@@ -39,6 +40,9 @@ struct ExecCreateBody {
     user: Option<String>,
     working_dir: Option<String>,
     privileged: bool,
+    /// docker-py sends `detachKeys` (dockerd matches keys without case).
+    #[serde(alias = "detachKeys")]
+    detach_keys: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -50,6 +54,8 @@ struct ExecStartBody {
 
 async fn create(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> Result<Response, ApiError> {
     let b: ExecCreateBody = read_json(req.into_body(), MAX_JSON_BODY).await?;
+    let detach_keys = b.detach_keys.unwrap_or_default();
+    detach::parse(&detach_keys).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let exec_id = state.engine.execs.create(
         &id,
         ExecConfig {
@@ -62,6 +68,7 @@ async fn create(State(state): State<AppState>, Path(id): Path<String>, req: Requ
             attach_stdout: b.attach_stdout,
             attach_stderr: b.attach_stderr,
             privileged: b.privileged,
+            detach_keys,
         },
     )?;
     Ok(json_response(StatusCode::CREATED, &json!({"Id": exec_id})))
@@ -72,7 +79,9 @@ async fn start(State(state): State<AppState>, Path(id): Path<String>, mut req: R
     let body = std::mem::take(req.body_mut());
     let b: ExecStartBody = read_json_or_default(body, MAX_JSON_BODY).await?;
     let info = state.engine.execs.inspect(&id)?;
-    let tty = info.config.tty || b.tty;
+    // Framing follows the start request's Tty, as dockerd's does (an exec
+    // created with a TTY and started without one is multiplexed).
+    let tty = b.tty;
     if b.detach || !upgrade {
         let streams = state.engine.execs.start(&id).await?;
         // Detached: nobody reads the output; drain it so the process never blocks.
@@ -102,11 +111,15 @@ async fn start(State(state): State<AppState>, Path(id): Path<String>, mut req: R
         };
         let mut exit = streams.exit;
         let stdin = streams.stdin;
+        let detached = std::sync::Arc::new(tokio::sync::Notify::new());
+        // Checked at create; detach keys apply with a TTY, as under dockerd.
+        let escape = info.config.tty.then(|| detach::parse(&info.config.detach_keys).ok().map(detach::Escape::new)).flatten();
         if let Some(pipe) = stdin {
+            let on_detach = detached.clone();
             let pipe = std::sync::Arc::new(tokio::sync::Mutex::new(Some(pipe)));
             let execs = state.engine.execs.clone();
             let exec_id = id.clone();
-            tokio::spawn(hijack::read_input(r, move |piece| {
+            let input = hijack::read_input(r, escape, move |piece| {
                 let (pipe, execs, exec_id) = (pipe.clone(), execs.clone(), exec_id.clone());
                 async move {
                     let mut guard = pipe.lock().await;
@@ -121,7 +134,12 @@ async fn start(State(state): State<AppState>, Path(id): Path<String>, mut req: R
                         }
                     }
                 }
-            }));
+            });
+            tokio::spawn(async move {
+                if input.await == hijack::InputEnd::Detached {
+                    on_detach.notify_one();
+                }
+            });
         }
         // Output until the process's output ends; the exit code is recorded
         // before the stream closes, so `docker exec` reads the right one.
@@ -137,7 +155,7 @@ async fn start(State(state): State<AppState>, Path(id): Path<String>, mut req: R
             }
             let _ = tokio::time::timeout(std::time::Duration::from_secs(30), exit.wait_for(|e| e.is_some())).await;
         });
-        let pump = hijack::pump_output(rx, w, tty, stdout, stderr, None);
+        let pump = hijack::pump_output(rx, w, tty, stdout, stderr, Some(detached));
         let _ = tokio::join!(forward, pump);
     }))
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, Notify};
 
+use crate::docker::detach::{Escape, Scan};
 use crate::docker::stream::{encode_frame_into, StreamType};
 
 pub type Io = TokioIo<hyper::upgrade::Upgraded>;
@@ -94,8 +95,22 @@ pub async fn pump_output(mut rx: mpsc::Receiver<Chunk>, mut w: WriteHalf<Io>, tt
     false
 }
 
-/// Reads the client's input until EOF, calling `send` for each piece.
-pub async fn read_input<F, Fut>(mut r: ReadHalf<Io>, mut send: F)
+/// How a client's input ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputEnd {
+    /// EOF or a read error (`send(None)` was called).
+    Eof,
+    /// The client typed the detach keys (nothing more is sent; the
+    /// container's stdin stays open).
+    Detached,
+    /// `send` refused more input.
+    Stopped,
+}
+
+/// Reads the client's input until EOF, calling `send` for each piece;
+/// with `escape`, watches for the detach keys (TTY attaches only, as
+/// dockerd).
+pub async fn read_input<F, Fut>(mut r: ReadHalf<Io>, mut escape: Option<Escape>, mut send: F) -> InputEnd
 where
     F: FnMut(Option<bytes::Bytes>) -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -105,11 +120,19 @@ where
         match r.read(&mut buf).await {
             Ok(0) | Err(_) => {
                 send(None).await;
-                return;
+                return InputEnd::Eof;
             }
             Ok(n) => {
-                if !send(Some(bytes::Bytes::copy_from_slice(&buf[..n]))).await {
-                    return;
+                let (piece, detach) = match escape.as_mut().map(|e| e.scan(&buf[..n])) {
+                    None => (buf[..n].to_vec(), false),
+                    Some(Scan::Forward(b)) => (b, false),
+                    Some(Scan::Detach(b)) => (b, true),
+                };
+                if !piece.is_empty() && !send(Some(bytes::Bytes::from(piece))).await {
+                    return InputEnd::Stopped;
+                }
+                if detach {
+                    return InputEnd::Detached;
                 }
             }
         }
