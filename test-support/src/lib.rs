@@ -231,7 +231,7 @@ mod tests {
         let b = Rootfs::busybox().file("bin/tool", "#!/bin/sh\n", 0o755).dir("tmp", 0o1777).write_tar(&d.join("b.tar"));
         assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "same options, same bytes");
         let n = names(&a);
-        assert!(n.contains(&("tmp".into(), tar::EntryType::Directory, 0o1777)), "{n:?}");
+        assert!(n.contains(&("tmp/".into(), tar::EntryType::Directory, 0o1777)), "{n:?}");
         assert!(n.contains(&("bin/seq".into(), tar::EntryType::Symlink, 0o777)), "{n:?}");
         assert!(n.contains(&("bin/tool".into(), tar::EntryType::Regular, 0o755)), "{n:?}");
         assert!(n.contains(&("etc/passwd".into(), tar::EntryType::Regular, 0o644)), "{n:?}");
