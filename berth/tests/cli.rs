@@ -2,85 +2,13 @@
 //! `berth daemon` on a temp socket driven by `berth reload`, SIGHUP,
 //! `berth runtimes` and the docker CLI.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
-struct Daemon {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    fn start(config: &str) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("daemon.json"), config).unwrap();
-        let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
-        let child = Command::new(BERTH)
-            .arg("daemon")
-            .args(root_flags(dir.path()))
-            .arg("-H")
-            .arg(format!("unix://{}", dir.path().join("berth.sock").display()))
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let d = Daemon { child, dir };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !d.sock().exists() {
-            assert!(Instant::now() < deadline, "daemon did not start: {}", d.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        d
-    }
-    fn sock(&self) -> PathBuf {
-        self.dir.path().join("berth.sock")
-    }
-    fn host(&self) -> String {
-        format!("unix://{}", self.sock().display())
-    }
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
-    }
-    fn write_config(&self, json: &str) {
-        std::fs::write(self.dir.path().join("daemon.json"), json).unwrap();
-    }
-    fn berth(&self, args: &[&str]) -> Output {
-        Command::new(BERTH).args(args).env("BERTH_HOST", self.host()).output().unwrap()
-    }
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new("docker").arg("-H").arg(self.host()).args(args).stdin(Stdio::null()).output().unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SAFETY: plain kill(2) of our own child.
-        unsafe { libc_kill(self.child.id() as i32, 15) };
-        let _ = self.child.wait();
-    }
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
-}
-
-fn root_flags(dir: &Path) -> Vec<String> {
-    vec![
-        "--config-file".into(),
-        dir.join("daemon.json").display().to_string(),
-        "--data-root".into(),
-        dir.join("data").display().to_string(),
-        "--exec-root".into(),
-        dir.join("exec").display().to_string(),
-    ]
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use common::{eventually, libc_kill, root_flags, text, Daemon, BERTH};
 
 #[test]
 fn config_check_exit_codes() {
@@ -157,11 +85,7 @@ fn reload_via_cli_api_and_sighup() {
     assert_eq!(v["added"], serde_json::json!([]));
     // GC a quiet second after the reloads: nothing references the old
     // wrapper any more.
-    let t = std::time::Instant::now();
-    while Path::new(&old_wrapper).exists() && t.elapsed().as_secs() < 10 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(!Path::new(&old_wrapper).exists(), "{old_wrapper} was not collected");
+    assert!(eventually(Duration::from_secs(10), || !Path::new(&old_wrapper).exists()), "{old_wrapper} was not collected");
 
     // A broken config is refused with every problem; nothing changes.
     d.write_config(r#"{"runtimes":{"x":{},"y":{"path":"/bin/true","options":{"a":1}}}}"#);
@@ -174,17 +98,14 @@ fn reload_via_cli_api_and_sighup() {
 
     // SIGHUP applies a fixed file.
     d.write_config(r#"{}"#);
-    unsafe { libc_kill(d.child.id() as i32, 1) };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    unsafe { libc_kill(d.child.as_ref().unwrap().id() as i32, 1) };
+    let reloaded = eventually(Duration::from_secs(10), || {
         let v: serde_json::Value = serde_json::from_slice(&d.berth(&["runtimes", "--json"]).stdout).unwrap();
-        if v["generation"] == 4 {
-            assert_eq!(v["default_runtime"], "runc");
-            break;
-        }
-        assert!(Instant::now() < deadline, "SIGHUP reload did not happen: {}", d.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        v["generation"] == 4
+    });
+    assert!(reloaded, "SIGHUP reload did not happen: {}", d.log());
+    let v: serde_json::Value = serde_json::from_slice(&d.berth(&["runtimes", "--json"]).stdout).unwrap();
+    assert_eq!(v["default_runtime"], "runc");
 }
 
 #[test]

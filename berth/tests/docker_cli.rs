@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
 
 use common::{text, Daemon};
 
@@ -44,7 +43,7 @@ fn run_exit_codes_stdin_and_runtimes() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "wrapped\n", "{}", text(&o));
     assert_eq!(d.ok(&["inspect", "--format", "{{.HostConfig.Runtime}}", "ww"]), "dbg\n");
     let pinned = d.ok(&["inspect", "--format", "{{json .BerthRuntime}}", "ww"]);
-    assert!(pinned.contains("\"Args\":[\"--debug\"]") && pinned.contains("\"Wrapper\":") && pinned.contains("\"Binary\":\"/usr/sbin/runc\""), "{pinned}");
+    assert!(pinned.contains("\"Args\":[\"--debug\"]") && pinned.contains("\"Wrapper\":") && pinned.contains(&format!("\"Binary\":{}", serde_json::json!(berth_test_support::runc()))), "{pinned}");
     let info = d.ok(&["info", "--format", "{{json .Runtimes}}"]);
     assert!(info.contains("\"dbg\"") && info.contains("\"runtimeArgs\":[\"--debug\"]"), "{info}");
 }
@@ -76,12 +75,17 @@ fn lifecycle_commands() {
     assert_eq!(d.ok(&["inspect", "--format", "{{.State.Status}}", "web"]), "paused\n");
     d.ok(&["unpause", "web"]);
 
-    // logs -f follows until the container stops.
+    // logs -f follows until the container stops: once it has shown a line
+    // written after it started, it is following.
+    let logged = d.ok(&["logs", "web"]).lines().count();
     let mut follow = d.docker_cmd(&["logs", "-f", "web"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    d.ok(&["stop", "-t", "5", "web"]);
+    let mut lines = std::io::BufReader::new(follow.stdout.take().unwrap());
     let mut out = String::new();
-    follow.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    while out.lines().count() <= logged + 1 {
+        assert!(lines.read_line(&mut out).unwrap() > 0, "logs -f ended while the container runs: {out}");
+    }
+    d.ok(&["stop", "-t", "5", "web"]);
+    lines.read_to_string(&mut out).unwrap();
     assert!(follow.wait().unwrap().success());
     assert!(out.starts_with("tick 0\ntick 1\n"), "{out}");
     assert_eq!(d.ok(&["wait", "web"]), "7\n", "the TERM trap's exit code");

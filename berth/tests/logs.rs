@@ -50,6 +50,8 @@ fn rotation_bounds_yes_and_logs_read_across_files() {
     let rotated = PathBuf::from(rotated);
     assert!(eventually(Duration::from_secs(30), || rotated.exists()), "no rotation: {:?}", log_files(&dir));
     let mut biggest = 0;
+    // Sample the size for 2 s while the container writes: the bound must
+    // hold at every sample (the window is what is tested, not a wait).
     for _ in 0..40 {
         biggest = biggest.max(dir_size(&dir));
         std::thread::sleep(Duration::from_millis(50));

@@ -60,6 +60,8 @@ fn reload_storm_never_fails_a_run() {
                     assert_eq!(reload(d), 200, "reload {gen} failed");
                     reloads.fetch_add(1, Ordering::Relaxed);
                     gen += 1;
+                    // Pacing of the storm (what is tested), not a wait for
+                    // anything: any pace passes.
                     std::thread::sleep(Duration::from_millis(10));
                 }
             })

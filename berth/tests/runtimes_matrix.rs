@@ -2,9 +2,12 @@
 //! one berth daemon, driven by the docker CLI, and a reload while containers
 //! of every runtime run.
 //!
-//! Install the optional runtimes first (as root): `scripts/install-runtimes`.
-//! A runtime that is not installed is skipped with a printed note; runc is
-//! always tested. Tests need root (real containers, cgroups).
+//! Install the runtimes first (as root): `scripts/install-runtimes`. A
+//! runtime that is not installed fails the tests (saying so); to test
+//! without one on purpose, name it in `BERTH_TEST_SKIP_RUNTIMES`
+//! (comma-separated, e.g. `youki,gvisor`): each test then prints a note
+//! that it left it out. runc (found on PATH, as berth finds it) is always
+//! tested. Tests need root (real containers, cgroups).
 //!
 //! How each runtime is registered (the README's "Choosing a runtime" says
 //! why):
@@ -32,7 +35,6 @@ use berth_engine::cgroups::{Cgroups, Layout};
 use common::{text, Daemon};
 use serde_json::{json, Value};
 
-const RUNC: &str = "/usr/sbin/runc";
 const RUNSC: &str = "/usr/bin/runsc";
 const CRUN: &str = "/usr/bin/crun";
 const CRUN_WRAPPER: &str = "/usr/local/lib/berth/crun-hybrid";
@@ -73,34 +75,43 @@ fn youki_path() -> Option<String> {
     candidates.into_iter().find(|p| !p.is_empty() && executable(p))
 }
 
-/// The runtimes to test: runc always, the others when installed and not
-/// named in `BERTH_TEST_SKIP_RUNTIMES` (comma-separated, e.g. `youki,gvisor`).
-fn runtimes() -> Vec<Rt> {
-    let skip: Vec<String> = std::env::var("BERTH_TEST_SKIP_RUNTIMES").unwrap_or_default().split(',').map(|s| s.trim().to_string()).collect();
-    let mut v = installed_runtimes();
-    v.retain(|r| {
-        let keep = r.name == "runc" || !skip.iter().any(|s| s == r.name);
-        if !keep {
-            eprintln!("note: {} skipped: BERTH_TEST_SKIP_RUNTIMES", r.name);
-        }
-        keep
-    });
-    v
+/// The runtimes named in `BERTH_TEST_SKIP_RUNTIMES` (comma-separated, e.g.
+/// `youki,gvisor`): left out on purpose, with a printed note.
+fn skipped() -> Vec<String> {
+    std::env::var("BERTH_TEST_SKIP_RUNTIMES").unwrap_or_default().split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
-fn installed_runtimes() -> Vec<Rt> {
+/// Whether `name` is to be tested; prints a note when it is skipped on purpose.
+fn wanted(name: &str) -> bool {
+    let skip = skipped().iter().any(|s| s == name);
+    if skip {
+        eprintln!("note: {name} skipped: named in BERTH_TEST_SKIP_RUNTIMES");
+    }
+    !skip
+}
+
+fn not_installed(what: &str) -> ! {
+    panic!("{what} is not installed: run scripts/install-runtimes (as root), or name the runtime in BERTH_TEST_SKIP_RUNTIMES to test without it")
+}
+
+/// The runtimes to test: runc (on PATH, as berth finds it) always, the
+/// others unless named in `BERTH_TEST_SKIP_RUNTIMES`. A runtime that is
+/// wanted but not installed fails the test.
+fn runtimes() -> Vec<Rt> {
+    let runc = berth_test_support::runc().display().to_string();
     let mut v = vec![Rt {
         name: "runc",
         path: None,
         args: vec![],
-        binary: RUNC.into(),
+        binary: runc,
         version: "runc version ",
         features: true,
         cgroups_inside: true,
         pids_limit: PIDS_LIMIT,
     }];
-    match youki_path() {
-        Some(p) => v.push(Rt {
+    if wanted("youki") {
+        let p = youki_path().unwrap_or_else(|| not_installed("youki (/usr/local/bin/youki, or BERTH_TEST_YOUKI)"));
+        v.push(Rt {
             name: "youki",
             path: Some(p.clone()),
             args: vec![],
@@ -109,10 +120,12 @@ fn installed_runtimes() -> Vec<Rt> {
             features: true,
             cgroups_inside: true,
             pids_limit: PIDS_LIMIT,
-        }),
-        None => eprintln!("note: youki skipped: not installed (/usr/local/bin/youki); run scripts/install-runtimes"),
+        });
     }
-    if executable(RUNSC) {
+    if wanted("gvisor") {
+        if !executable(RUNSC) {
+            not_installed(&format!("gvisor ({RUNSC})"));
+        }
         v.push(Rt {
             name: "gvisor",
             path: Some(RUNSC.into()),
@@ -123,10 +136,11 @@ fn installed_runtimes() -> Vec<Rt> {
             cgroups_inside: false,
             pids_limit: GVISOR_PIDS_LIMIT,
         });
-    } else {
-        eprintln!("note: gvisor skipped: {RUNSC} not installed; run scripts/install-runtimes");
     }
-    if executable(CRUN) && executable(CRUN_WRAPPER) {
+    if wanted("crun") {
+        if !executable(CRUN) || !executable(CRUN_WRAPPER) {
+            not_installed(&format!("crun ({CRUN} and its wrapper {CRUN_WRAPPER})"));
+        }
         v.push(Rt {
             name: "crun",
             path: Some(CRUN_WRAPPER.into()),
@@ -137,8 +151,6 @@ fn installed_runtimes() -> Vec<Rt> {
             cgroups_inside: true,
             pids_limit: PIDS_LIMIT,
         });
-    } else {
-        eprintln!("note: crun skipped: {CRUN} or {CRUN_WRAPPER} not installed; run scripts/install-runtimes");
     }
     v
 }
@@ -334,19 +346,17 @@ fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
     }
 }
 
-fn is_root() -> bool {
+fn assert_root() {
     extern "C" {
         fn geteuid() -> u32;
     }
-    unsafe { geteuid() == 0 }
+    // SAFETY: geteuid(2) has no arguments and cannot fail.
+    assert!(unsafe { geteuid() } == 0, "the runtime tests need root (real containers, cgroups)");
 }
 
 #[test]
 fn runtimes_side_by_side_and_reload() {
-    if !is_root() {
-        eprintln!("note: runtimes_side_by_side_and_reload skipped: needs root");
-        return;
-    }
+    assert_root();
     let start = Instant::now();
     let rts = runtimes();
     eprintln!("testing runtimes: {}", rts.iter().map(|r| r.name).collect::<Vec<_>>().join(", "));
@@ -523,8 +533,9 @@ fn inv_has(inv: &Value, name: &str) -> bool {
 /// That must be a prompt, clear error, and leave nothing behind.
 #[test]
 fn gvisor_pids_limit_counts_the_sandbox() {
-    if !is_root() || !runtimes().iter().any(|r| r.name == "gvisor") {
-        eprintln!("note: gvisor_pids_limit_counts_the_sandbox skipped: needs root and {RUNSC}");
+    assert_root();
+    if !runtimes().iter().any(|r| r.name == "gvisor") {
+        eprintln!("note: gvisor_pids_limit_counts_the_sandbox not run: gvisor is named in BERTH_TEST_SKIP_RUNTIMES");
         return;
     }
     let rts: Vec<Rt> = runtimes().into_iter().filter(|r| r.name == "gvisor").collect();
@@ -536,7 +547,7 @@ fn gvisor_pids_limit_counts_the_sandbox() {
     eprintln!("gvisor with --pids-limit 20: exit {:?} after {:.1?}: {}", o.status.code(), t.elapsed(), String::from_utf8_lossy(&o.stderr).trim());
     assert!(t.elapsed().as_secs() < 30, "no hang");
     assert_eq!(o.status.code(), Some(125), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("(runtime gvisor, binary /usr/bin/runsc)"), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("(runtime gvisor, binary {RUNSC})")), "{}", text(&o));
     let id = inspect(&d, "{{.Id}}", "gv20");
     d.ok(&["rm", "gv20"]);
     report_leftover_cgroups("the failed gvisor start (pids limit)", &id);
@@ -551,8 +562,9 @@ fn gvisor_pids_limit_counts_the_sandbox() {
 /// rather than letting runsc fail at start.
 #[test]
 fn gvisor_network_modes_checked_at_create() {
-    if !is_root() || !runtimes().iter().any(|r| r.name == "gvisor") {
-        eprintln!("note: gvisor_network_modes_checked_at_create skipped: needs root and {RUNSC}");
+    assert_root();
+    if !runtimes().iter().any(|r| r.name == "gvisor") {
+        eprintln!("note: gvisor_network_modes_checked_at_create not run: gvisor is named in BERTH_TEST_SKIP_RUNTIMES");
         return;
     }
     let cfg = |none_flag: &str| {

@@ -14,29 +14,23 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use berth_test_support::Rootfs;
 use common::{text, Daemon};
 
 /// A rootfs tar: busybox with every applet, an /etc/passwd with `nobody`,
-/// and the syscall probe.
+/// an /etc/group with `nogroup`, `/mnt`, and the syscall probe.
 fn probe_image(dir: &Path) -> PathBuf {
-    let root = dir.join("proberoot");
-    for d in ["bin", "etc", "tmp", "mnt"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
-    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).split_whitespace().filter(|a| *a != "busybox") {
-        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
-    }
-    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n").unwrap();
-    std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sysprobe.c");
-    let o = Command::new("gcc").args(["-static", "-O1", "-o"]).arg(root.join("bin/sysprobe")).arg(&src).output().expect("gcc is installed");
+    let probe = dir.join("sysprobe");
+    let o = Command::new("gcc").args(["-static", "-O1", "-o"]).arg(&probe).arg(&src).output().expect("gcc is installed");
     assert!(o.status.success(), "building sysprobe: {}", text(&o));
-    let tar = dir.join("probe.tar");
-    let st = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap();
-    assert!(st.success());
-    tar
+    Rootfs::busybox()
+        .all_applets()
+        .dir("mnt", 0o755)
+        .file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n", 0o644)
+        .file("etc/group", "root:x:0:\nnogroup:x:65534:\n", 0o644)
+        .file("bin/sysprobe", std::fs::read(&probe).unwrap(), 0o755)
+        .write_tar(&dir.join("probe.tar"))
 }
 
 fn daemon(config: &str) -> Daemon {

@@ -62,7 +62,7 @@ async fn custom_runtime_binary_is_used() {
     let image = env.import_busybox("example.local/busybox:latest").await;
     let log = env.path("wrapper.log");
     let wrapper = env.path("runc-wrapper");
-    std::fs::write(&wrapper, format!("#!/bin/sh\necho \"$@\" >> '{}'\nexec /usr/sbin/runc \"$@\"\n", log.display())).unwrap();
+    std::fs::write(&wrapper, format!("#!/bin/sh\necho \"$@\" >> '{}'\nexec '{}' \"$@\"\n", log.display(), berth_test_support::runc().display())).unwrap();
     std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let opts = RuncOptions { binary_name: wrapper.to_string_lossy().into_owned(), ..env.runc_options() };
     let runtime = ShimRuntime::runc(&opts);

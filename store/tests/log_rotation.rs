@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use berth_store::logfile::{LogEntry, LogIter, LogReader, LogStream, LogWriter, ReadOptions, Rotation, Tail};
+use berth_test_support::clock_after;
 
 fn log_path(d: &tempfile::TempDir) -> PathBuf {
     d.path().join("c-json.log")
@@ -139,9 +140,9 @@ fn since_skips_old_gzipped_files_and_filters_the_rest() {
     let p = log_path(&d);
     let w = LogWriter::open_with(&p, Rotation { max_size: Some(1000), max_files: 5, compress: true }).unwrap();
     write_lines(&w, 0, 30);
-    std::thread::sleep(Duration::from_millis(20));
-    let since = SystemTime::now();
-    std::thread::sleep(Duration::from_millis(20));
+    // Strictly after the last line written, strictly before the next.
+    let since = clock_after(SystemTime::now());
+    clock_after(since);
     write_lines(&w, 30, 40);
     w.wait_for_compression();
     let got = read_sync(&p, ReadOptions { since: Some(since), ..Default::default() });

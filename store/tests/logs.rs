@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use berth_store::logfile::{LogEntry, LogIter, LogReader, LogStream, LogWriter, ReadOptions, Tail, PARTIAL_MAX};
+use berth_test_support::clock_after;
 
 fn log_path(d: &tempfile::TempDir) -> PathBuf {
     d.path().join("c-json.log")
@@ -75,15 +76,13 @@ async fn tail_since_until() {
     let d = tempfile::tempdir().unwrap();
     let p = log_path(&d);
     let w = LogWriter::open(&p).unwrap();
-    let pause = || std::thread::sleep(Duration::from_millis(15));
+    // t1 and t2 lie strictly between the writes' times.
     w.write(LogStream::Stdout, b"a1\na2\n").unwrap();
-    pause();
-    let t1 = SystemTime::now();
-    pause();
+    let t1 = clock_after(SystemTime::now());
+    clock_after(t1);
     w.write(LogStream::Stderr, b"b1\nb2\n").unwrap();
-    pause();
-    let t2 = SystemTime::now();
-    pause();
+    let t2 = clock_after(SystemTime::now());
+    clock_after(t2);
     w.write(LogStream::Stdout, b"c1\nc2\n").unwrap();
 
     let tail = |n| ReadOptions { tail: Tail::Last(n), ..Default::default() };
@@ -141,6 +140,11 @@ async fn follow_with_writer_notification_until_close() {
     assert!(rx.recv().await.is_none());
 }
 
+/// Polls `f` once: whether it is still pending.
+async fn is_pending<F: std::future::Future>(mut f: std::pin::Pin<&mut F>) -> bool {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(f.as_mut().poll(cx).is_pending())).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follow_by_polling_until_stop_signal() {
     let d = tempfile::tempdir().unwrap();
@@ -152,21 +156,21 @@ async fn follow_by_polling_until_stop_signal() {
     });
     w.write(LogStream::Stdout, b"x1\n").unwrap();
     assert_eq!(reader.next().await.unwrap().unwrap().line, b"x1\n");
-    let writer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(100));
-        w.write(LogStream::Stdout, b"x2\n").unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-        w.write(LogStream::Stdout, b"x3\n").unwrap();
-        stop_tx.send(()).unwrap();
-        w
-    });
-    let x2 = tokio::time::timeout(Duration::from_secs(5), reader.next()).await.unwrap().unwrap().unwrap();
+    // Each write comes while the reader waits at the end of the file (its
+    // next entry polled to Pending), so polling has to find it.
+    let mut next = Box::pin(reader.next());
+    assert!(is_pending(next.as_mut()).await, "nothing to read yet");
+    w.write(LogStream::Stdout, b"x2\n").unwrap();
+    let x2 = tokio::time::timeout(Duration::from_secs(5), next).await.unwrap().unwrap().unwrap();
     assert_eq!(x2.line, b"x2\n");
+    let mut next = Box::pin(reader.next());
+    assert!(is_pending(next.as_mut()).await, "nothing to read yet");
     // x3 was written before the stop signal: it is still delivered.
-    let x3 = tokio::time::timeout(Duration::from_secs(5), reader.next()).await.unwrap().unwrap().unwrap();
+    w.write(LogStream::Stdout, b"x3\n").unwrap();
+    stop_tx.send(()).unwrap();
+    let x3 = tokio::time::timeout(Duration::from_secs(5), next).await.unwrap().unwrap().unwrap();
     assert_eq!(x3.line, b"x3\n");
     assert!(tokio::time::timeout(Duration::from_secs(5), reader.next()).await.unwrap().is_none());
-    drop(writer.join().unwrap());
 }
 
 #[tokio::test]

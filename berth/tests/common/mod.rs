@@ -1,12 +1,17 @@
 //! Test support: a real `berth daemon` (with its own managed containerd) in
-//! a temp dir, the docker CLI pointed at it, and a busybox image built from
-//! Debian's busybox-static.
+//! a temp dir, the docker CLI pointed at it, and the standard busybox image
+//! (`berth_test_support::busybox_tar`). The one daemon harness of berth's
+//! end-to-end tests.
 #![allow(dead_code)]
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+#[allow(unused_imports)] // each test file uses some
+pub use berth_test_support::{busybox_tar, eventually, text};
 
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -22,23 +27,6 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     /// Extra environment of the daemon process (kept across restarts).
     pub env: Vec<(String, std::ffi::OsString)>,
-}
-
-/// Writes a tar of a busybox rootfs (busybox + applet symlinks) into `dir`.
-pub fn busybox_tar(dir: &Path) -> PathBuf {
-    let root = dir.join("bbroot");
-    for d in ["bin", "etc", "tmp"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
-    for applet in ["sh", "echo", "cat", "sleep", "true", "false", "ls", "env", "id", "head", "dd", "wc", "hostname", "yes", "seq", "tr", "printf", "trap"] {
-        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
-    }
-    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-    let tar = dir.join("busybox.tar");
-    let st = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap();
-    assert!(st.success());
-    tar
 }
 
 impl Daemon {
@@ -60,12 +48,7 @@ impl Daemon {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.path("daemon.log")).unwrap();
         let child = Command::new(berth_bin())
             .arg("daemon")
-            .arg("--config-file")
-            .arg(self.path("daemon.json"))
-            .arg("--data-root")
-            .arg(self.path("data"))
-            .arg("--exec-root")
-            .arg(self.path("exec"))
+            .args(root_flags(self.dir.path()))
             .arg("-H")
             .arg(self.host())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -165,30 +148,27 @@ impl Drop for Daemon {
     }
 }
 
+/// `--config-file <dir>/daemon.json --data-root <dir>/data --exec-root
+/// <dir>/exec`: everything berth reads or writes under `dir`, nothing of the
+/// host's `/etc/berth`.
+pub fn root_flags(dir: &Path) -> Vec<OsString> {
+    vec![
+        "--config-file".into(),
+        dir.join("daemon.json").into(),
+        "--data-root".into(),
+        dir.join("data").into(),
+        "--exec-root".into(),
+        dir.join("exec").into(),
+    ]
+}
+
 extern "C" {
     #[link_name = "kill"]
     pub fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
-pub fn text(o: &Output) -> String {
-    format!("exit={:?}\nstdout: {}\nstderr: {}", o.status.code(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
+/// The last 30 lines of `s` (a daemon log in an assertion message).
 pub fn tail(s: &str) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
-}
-
-/// Polls `f` every 50 ms until it holds or `within` passed; whether it held.
-pub fn eventually(within: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
-    let t = std::time::Instant::now();
-    loop {
-        if f() {
-            return true;
-        }
-        if t.elapsed() > within {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
 }

@@ -160,16 +160,23 @@ impl Drop for TestEnv {
                 Some((pid, ppid, String::from_utf8_lossy(&cmd).replace('\0', " ")))
             })
             .collect();
+        let mut killed = Vec::new();
         for (shim, _, cmd) in procs.iter().filter(|(_, _, c)| c.contains("containerd-shim") && c.contains(&needle)) {
             for (child, _, _) in procs.iter().filter(|(_, ppid, _)| ppid == shim) {
                 // SAFETY: kill(2).
                 unsafe { libc::kill(*child, libc::SIGKILL) };
+                killed.push(*child);
             }
             eprintln!("test cleanup: killing leftover shim {shim}: {cmd}");
             // SAFETY: kill(2).
             unsafe { libc::kill(*shim, libc::SIGKILL) };
+            killed.push(*shim);
         }
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        // Unmount once the killed processes are gone (dead or a zombie).
+        let gone = |pid: &i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+        };
+        berth_test_support::eventually(std::time::Duration::from_secs(5), || killed.iter().all(gone));
         let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
         let mut targets: Vec<&str> = mounts.lines().filter_map(|l| l.split_whitespace().nth(1)).filter(|m| m.starts_with(&needle)).collect();
         targets.sort_by_key(|m| std::cmp::Reverse(m.len()));
@@ -199,39 +206,15 @@ pub fn remove_ns_cgroups(ns: &str) {
     let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(ns));
 }
 
-/// A tar with /bin/busybox and a few applet symlinks.
+/// The busybox rootfs these tests import: the standard test image plus
+/// the mount points `proc`, `sys`, `dev` and a world-writable `tmp`.
 pub fn busybox_rootfs_tar(dir: &Path) -> PathBuf {
-    let path = dir.join("busybox-rootfs.tar");
-    if path.exists() {
-        return path;
-    }
-    let file = std::fs::File::create(&path).unwrap();
-    let mut b = tar::Builder::new(file);
-    for d in ["bin", "tmp", "proc", "sys", "dev", "etc"] {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_mode(if d == "tmp" { 0o1777 } else { 0o755 });
-        h.set_size(0);
-        h.set_mtime(0);
-        b.append_data(&mut h, format!("{d}/"), std::io::empty()).unwrap();
-    }
-    let data = std::fs::read("/bin/busybox").expect("busybox-static installed at /bin/busybox");
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(tar::EntryType::Regular);
-    h.set_mode(0o755);
-    h.set_size(data.len() as u64);
-    h.set_mtime(0);
-    b.append_data(&mut h, "bin/busybox", data.as_slice()).unwrap();
-    for applet in ["sh", "echo", "sleep", "true", "cat"] {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_mode(0o777);
-        h.set_size(0);
-        h.set_mtime(0);
-        b.append_link(&mut h, format!("bin/{applet}"), "busybox").unwrap();
-    }
-    b.into_inner().unwrap();
-    path
+    berth_test_support::Rootfs::busybox()
+        .dir("tmp", 0o1777)
+        .dir("proc", 0o755)
+        .dir("sys", 0o755)
+        .dir("dev", 0o755)
+        .write_tar(&dir.join("busybox-rootfs.tar"))
 }
 
 /// The process's own RLIMIT_NOFILE (never ask for more: no CAP_SYS_RESOURCE).

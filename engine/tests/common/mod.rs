@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,23 +19,6 @@ pub struct TestEngine {
     pub dir: tempfile::TempDir,
     pub engine: Engine,
     containerd: Option<ManagedContainerd>,
-}
-
-/// Writes a tar of a busybox rootfs (busybox + applet symlinks).
-pub fn busybox_tar(dir: &Path) -> PathBuf {
-    let root = dir.join("bbroot");
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::create_dir_all(root.join("etc")).unwrap();
-    std::fs::create_dir_all(root.join("tmp")).unwrap();
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
-    for applet in ["sh", "echo", "cat", "sleep", "true", "false", "ls", "env", "id", "head", "dd", "wc", "hostname", "yes", "seq"] {
-        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
-    }
-    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-    let tar_path = dir.join("busybox.tar");
-    let status = std::process::Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar_path).arg(".").status().unwrap();
-    assert!(status.success());
-    tar_path
 }
 
 impl TestEngine {
@@ -58,7 +41,7 @@ impl TestEngine {
         let cgroups = berth_engine::cgroups::Cgroups::detect(Some(berth_config::CgroupDriver::Cgroupfs)).expect("cgroups");
         let engine = Engine::start(runtimes, client, records, dir.path().join("exec"), cgroups).await.expect("engine");
         let t = TestEngine { dir, engine, containerd: Some(containerd) };
-        let tar = busybox_tar(t.dir.path());
+        let tar = berth_test_support::busybox_tar(t.dir.path());
         let cfg = ImageConfig { env: Some(vec!["PATH=/bin".into()]), cmd: Some(vec!["sh".into()]), ..Default::default() };
         t.engine.images.import(tar, Some("bb"), cfg).await.expect("import busybox");
         t
