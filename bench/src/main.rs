@@ -33,6 +33,8 @@ pub struct Settings {
     pub reload_interval: Duration,
     pub log_mib: u64,
     pub log_runs: usize,
+    pub execs: usize,
+    pub exec_clients: usize,
     pub cmd_timeout: Duration,
     pub scenario_budget: Duration,
     pub only: Vec<String>,
@@ -40,7 +42,7 @@ pub struct Settings {
     pub load_at_start: String,
 }
 
-const SCENARIOS: [&str; 7] = ["latency", "runtimes", "throughput", "logs", "reload", "containers", "seccomp"];
+const SCENARIOS: [&str; 8] = ["latency", "runtimes", "throughput", "logs", "reload", "containers", "seccomp", "execs"];
 
 fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
@@ -72,6 +74,8 @@ impl Settings {
             reload_interval: Duration::from_millis(env_num("BENCH_RELOAD_INTERVAL_MS", 100)),
             log_mib: env_num("BENCH_LOG_MIB", q(256, 1024) as u64),
             log_runs: env_num("BENCH_LOG_RUNS", q(1, 3)),
+            execs: env_num("BENCH_EXECS", q(1000, 10000)),
+            exec_clients: env_num("BENCH_EXEC_CLIENTS", 4),
             cmd_timeout: Duration::from_secs(env_num("BENCH_CMD_TIMEOUT_S", 120)),
             scenario_budget: Duration::from_secs(env_num("BENCH_SCENARIO_BUDGET_S", q(300, 1800) as u64)),
             only: Vec::new(),
@@ -85,7 +89,7 @@ impl Settings {
     }
 }
 
-const USAGE: &str = "usage: bench/run [--quick|--full] [--only latency,runtimes,throughput,logs,reload,containers,seccomp] [--out DIR]
+const USAGE: &str = "usage: bench/run [--quick|--full] [--only latency,runtimes,throughput,logs,reload,containers,seccomp,execs] [--out DIR]
   --quick   a few minutes: fewer iterations (default is --full)
   --full    the full run (tens of minutes)
   --only    run only these scenarios (idle memory is always measured)
@@ -93,7 +97,7 @@ const USAGE: &str = "usage: bench/run [--quick|--full] [--only latency,runtimes,
 Iteration counts: BENCH_RUNS, BENCH_WARMUP, BENCH_TP_RUNS, BENCH_TP_CLIENTS, BENCH_TP_ROUNDS,
   BENCH_CONTAINERS, BENCH_PS_RUNS, BENCH_STARTS, BENCH_RELOAD_RUNTIMES, BENCH_RELOADS,
   BENCH_RELOAD_RUNS, BENCH_RELOAD_BLOCK_RUNS, BENCH_RELOAD_INTERVAL_MS, BENCH_LOG_MIB, BENCH_LOG_RUNS,
-  BENCH_CMD_TIMEOUT_S, BENCH_SCENARIO_BUDGET_S; BERTH_BIN (default target/release/berth), BENCH_FONT.";
+  BENCH_EXECS, BENCH_EXEC_CLIENTS, BENCH_CMD_TIMEOUT_S, BENCH_SCENARIO_BUDGET_S; BERTH_BIN (default target/release/berth), BENCH_FONT.";
 
 /// Everything started lives under one temp dir; this guard stops and
 /// removes it all, whatever way the run ends (error, Ctrl-C, panic).
@@ -420,13 +424,14 @@ fn bench(s: &Settings, repo: &Path, berth_bin: &Path, g: &mut Guard, started: In
 
 fn run_scenarios(cx: &mut scenarios::Ctx) -> Result<(), String> {
     type Scenario = fn(&mut scenarios::Ctx) -> Result<(), String>;
-    let list: [(&str, Scenario); 7] = [
+    let list: [(&str, Scenario); 8] = [
         ("latency", scenarios::latency),
         ("seccomp", scenarios::seccomp),
         ("runtimes", scenarios::runtimes),
         ("throughput", scenarios::throughput),
         ("logs", scenarios::logs),
         ("reload", scenarios::reload),
+        ("execs", scenarios::execs),
         ("containers", scenarios::containers),
     ];
     for (name, f) in list {
@@ -470,7 +475,7 @@ fn write_results(s: &Settings, res: &Results, machine: &str, started: Instant) -
          The two ratio columns compare cost: for times they are berth ÷ ctr and dockerd ÷ berth, for rates (containers/s, MiB/s) \
          the inverse, so above 1 always means the left one is slower (dockerd ÷ berth = 2x: berth is twice as fast). \
          Settings: {} run latency samples/engine, throughput {} runs × {} clients × {} round(s), {} containers for ps/inspect, \
-         {} reloads of {} runtimes, {} MiB of logs × {} round(s).\n",
+         {} reloads of {} runtimes, {} MiB of logs × {} round(s), {} execs × {} clients.\n",
         s.mode,
         s.load_at_start,
         started.elapsed().as_secs_f64(),
@@ -482,7 +487,9 @@ fn write_results(s: &Settings, res: &Results, machine: &str, started: Instant) -
         s.reloads,
         s.reload_runtimes,
         s.log_mib,
-        s.log_runs
+        s.log_runs,
+        s.execs,
+        s.exec_clients
     );
     let md = report::markdown(res, &header);
     let md = format!("{md}\n![chart](chart.png)\n");

@@ -994,3 +994,239 @@ pub fn runtimes(cx: &mut Ctx) -> Result<(), String> {
     let _ = cx.berth.api.post("/berth/v1/reload", None)?;
     Ok(())
 }
+
+/// One exec of `true` through the API: create, start detached, then poll
+/// its inspect until it has exited; an error unless it exited 0.
+fn exec_true(api: &crate::http::Api, container: &str, timeout: Duration) -> Result<(), String> {
+    let r = api.post(&format!("/containers/{container}/exec"), Some(&json!({"Cmd": ["true"]})))?;
+    if !r.ok() {
+        return Err(format!("exec create: {} {}", r.status, r.text()));
+    }
+    let id = r.json()?["Id"].as_str().ok_or_else(|| format!("exec create: no Id in {}", r.text()))?.to_string();
+    let r = api.post(&format!("/exec/{id}/start"), Some(&json!({"Detach": true})))?;
+    if !r.ok() {
+        return Err(format!("exec start: {} {}", r.status, r.text()));
+    }
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let r = api.get(&format!("/exec/{id}/json"))?;
+        if !r.ok() {
+            return Err(format!("exec inspect: {} {}", r.status, r.text()));
+        }
+        let v = r.json()?;
+        if v["Running"] == json!(false) && !v["ExitCode"].is_null() {
+            return match v["ExitCode"].as_i64() {
+                Some(0) => Ok(()),
+                c => Err(format!("exec {id} exited with {c:?}")),
+            };
+        }
+        check_interrupt()?;
+        if start.elapsed() > timeout {
+            return Err(format!("exec {id} still running after {timeout:?}"));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// One chunk of execs from `clients` parallel clients, until `deadline`.
+struct ExecChunk {
+    ok: usize,
+    failed: usize,
+    wall: Duration,
+    first_err: Option<String>,
+}
+
+fn exec_chunk(e: &Engine, container: &str, count: usize, clients: usize, deadline: Instant, timeout: Duration) -> ExecChunk {
+    let next = AtomicUsize::new(0);
+    let ok = AtomicUsize::new(0);
+    let failed = AtomicUsize::new(0);
+    let first_err = Mutex::new(None);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..clients.max(1) {
+            s.spawn(|| loop {
+                if proc::interrupted() || Instant::now() > deadline || next.fetch_add(1, Ordering::Relaxed) >= count {
+                    break;
+                }
+                match exec_true(&e.api, container, timeout) {
+                    Ok(()) => ok.fetch_add(1, Ordering::Relaxed),
+                    Err(x) => {
+                        first_err.lock().unwrap().get_or_insert(x);
+                        failed.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+            });
+        }
+    });
+    ExecChunk { ok: ok.into_inner(), failed: failed.into_inner(), wall: start.elapsed(), first_err: first_err.into_inner().unwrap() }
+}
+
+/// Starts the long-running container the execs run in; its id.
+fn exec_container(e: &Engine) -> Result<String, String> {
+    let body = json!({"Image": IMAGE, "Cmd": ["sleep", "1000000"], "HostConfig": {"NetworkMode": "none"}});
+    let r = e.api.post("/containers/create?name=bench-exec", Some(&body))?;
+    if !r.ok() {
+        return Err(format!("{}: create: {} {}", e.kind.name(), r.status, r.text()));
+    }
+    let id = r.json()?["Id"].as_str().ok_or("create: no Id")?.to_string();
+    let r = e.api.post(&format!("/containers/{id}/start"), None)?;
+    if !r.ok() {
+        let _ = e.api.delete(&format!("/containers/{id}?force=1"));
+        return Err(format!("{}: start: {} {}", e.kind.name(), r.status, r.text()));
+    }
+    Ok(id)
+}
+
+/// Scenario 9 (berth and dockerd): daemon RSS over N execs of `true` in one
+/// running container, from C parallel API clients. RSS is sampled before
+/// the first exec, after the warm-up (the first N/10 execs), after every
+/// further N/10 and at the end; the engines take turns chunk by chunk.
+pub fn execs(cx: &mut Ctx) -> Result<(), String> {
+    let (n, clients) = (cx.s.execs, cx.s.exec_clients);
+    let engines = [&*cx.berth, &*cx.dockerd];
+    eprintln!("bench: scenario 9, execs: {n} execs of true per engine from {clients} clients, RSS every {} execs", n.div_ceil(10));
+    let mut ids: Vec<Option<String>> = vec![None, None];
+    let outcome = (|| -> Result<ExecsOut, String> {
+        for (j, e) in engines.iter().enumerate() {
+            ids[j] = Some(exec_container(e)?);
+        }
+        let ids: Vec<String> = ids.iter().map(|i| i.clone().unwrap()).collect();
+        execs_loop(cx.s, &engines, &ids, cx.res)
+    })();
+    // The container goes on every path (the harness removes all after each
+    // scenario too, and on any exit).
+    for (j, e) in engines.iter().enumerate() {
+        if let Some(id) = &ids[j] {
+            let _ = e.api.delete(&format!("/containers/{id}?force=1&v=1"));
+        }
+    }
+    let o = outcome?;
+    let mib = |v: Option<u64>| v.map(|k| k as f64 / 1024.0);
+    let warm: Vec<Option<f64>> = (0..2).map(|j| mib(o.rss[j].get(1).copied().flatten())).collect();
+    let end: Vec<Option<f64>> = (0..2).map(|j| mib(o.rss[j].last().copied().flatten())).collect();
+    let growth: Vec<Option<f64>> = (0..2).map(|j| end[j].zip(warm[j]).map(|(e, w)| e - w)).collect();
+    let rate: Vec<Option<f64>> = (0..2).map(|j| (o.measured_wall[j] > 0.0).then(|| o.measured_ok[j] as f64 / o.measured_wall[j])).collect();
+    let done = *o.at.last().unwrap_or(&0);
+    let sec = "9. execs";
+    let note = if done < n { format!("{done} of {n} execs done (time budget)") } else { String::new() };
+    let allowed = warm[0].map(|w| (0.05 * w).max(2.0));
+    let met = growth[0].zip(allowed).map(|(g, a)| g <= a);
+    let kinds = [Kind::Berth, Kind::Dockerd];
+    let row2 = |metric: &str, unit: &str, better: Better, v: &[Option<f64>]| Row::new(sec, metric, unit, better).set(kinds[0], v[0]).set(kinds[1], v[1]);
+    cx.res.row(row2(&format!("daemon RSS after {} warm-up execs", o.at.get(1).copied().unwrap_or(0)), "MiB", Better::Lower, &warm));
+    cx.res.row(row2(&format!("daemon RSS after {done} execs"), "MiB", Better::Lower, &end).note(note.clone()));
+    cx.res.row(row2("RSS growth (end - warm-up)", "MiB", Better::Lower, &growth).note(note).target(Target {
+        text: "flat: ≤ max(2 MiB, 5% of the warm-up RSS)".into(),
+        met,
+        detail: format!(
+            "berth {} MiB (allowed {} MiB); dockerd {} MiB",
+            growth[0].map(|g| format!("{g:+.2}")).unwrap_or_else(|| "–".into()),
+            crate::report::fmt(allowed),
+            growth[1].map(|g| format!("{g:+.2}")).unwrap_or_else(|| "–".into())
+        ),
+    }));
+    cx.res.row(
+        row2(&format!("exec create + start + wait, {clients} clients"), "execs/s", Better::Higher, &rate).note("after the warm-up; noisy on a shared machine"),
+    );
+    if o.failed.iter().any(|f| *f > 0) {
+        cx.res.row(row2("failed execs", "count", Better::Lower, &[Some(o.failed[0] as f64), Some(o.failed[1] as f64)]));
+    }
+    cx.res.raw(
+        "execs_rss",
+        json!({"execs_done": o.at, "note": "RSS (KiB) sampled before the first exec, after the warm-up, then every N/10 execs; index i is after execs_done[i]",
+               "berth_rss_kib": o.rss[0], "dockerd_rss_kib": o.rss[1],
+               "berth_containerd_rss_kib": o.ctd_rss[0], "dockerd_containerd_rss_kib": o.ctd_rss[1],
+               "execs_per_s_by_chunk": {"berth": o.chunk_rates[0], "dockerd": o.chunk_rates[1]},
+               "failed": {"berth": o.failed[0], "dockerd": o.failed[1]}, "clients": clients}),
+    );
+    cx.res.panels.push(Panel {
+        title: format!("daemon RSS over {done} execs (MiB)"),
+        categories: vec!["after warm-up".into(), "end".into()],
+        series: vec![(Kind::Berth, vec![warm[0], end[0]]), (Kind::Dockerd, vec![warm[1], end[1]])],
+    });
+    cx.res.panels.push(Panel {
+        title: format!("exec throughput, {clients} clients (execs/s)"),
+        categories: vec![format!("{done} execs")],
+        series: vec![(Kind::Berth, vec![rate[0]]), (Kind::Dockerd, vec![rate[1]])],
+    });
+    Ok(())
+}
+
+struct ExecsOut {
+    /// Execs done (per engine, the same) at each sample.
+    at: Vec<usize>,
+    rss: [Vec<Option<u64>>; 2],
+    ctd_rss: [Vec<Option<u64>>; 2],
+    chunk_rates: [Vec<f64>; 2],
+    measured_ok: [usize; 2],
+    measured_wall: [f64; 2],
+    failed: [usize; 2],
+}
+
+fn execs_loop(s: &Settings, engines: &[&Engine; 2], ids: &[String], res: &mut Results) -> Result<ExecsOut, String> {
+    let n = s.execs;
+    let mut o = ExecsOut {
+        at: vec![0],
+        rss: [vec![], vec![]],
+        ctd_rss: [vec![], vec![]],
+        chunk_rates: [vec![], vec![]],
+        measured_ok: [0; 2],
+        measured_wall: [0.0; 2],
+        failed: [0; 2],
+    };
+    let sample = |o: &mut ExecsOut| {
+        // Let the last exits' clean-up (process delete, FIFOs) finish.
+        std::thread::sleep(Duration::from_millis(300));
+        for (j, e) in engines.iter().enumerate() {
+            o.rss[j].push(e.rss());
+            o.ctd_rss[j].push(e.containerd_rss());
+            let last = |v: &Vec<Option<u64>>| v.last().copied().flatten().map(|k| format!("{:.2}", k as f64 / 1024.0)).unwrap_or_else(|| "–".into());
+            eprintln!("bench:     {} RSS {} MiB (its containerd {} MiB)", e.kind.name(), last(&o.rss[j]), last(&o.ctd_rss[j]));
+        }
+    };
+    sample(&mut o);
+    // The time budget bounds each engine's share of the loop.
+    let mut spent = [Duration::ZERO; 2];
+    let mut done = 0usize;
+    for k in 1..=10usize {
+        let upto = n * k / 10;
+        let count = upto - done;
+        if count == 0 {
+            continue;
+        }
+        let mut short = false;
+        let mut attempted = count;
+        for (j, e) in engines.iter().enumerate() {
+            check_interrupt()?;
+            let deadline = Instant::now() + s.scenario_budget.saturating_sub(spent[j]);
+            let c = exec_chunk(e, &ids[j], count, s.exec_clients, deadline, s.cmd_timeout);
+            check_interrupt()?;
+            spent[j] += c.wall;
+            o.failed[j] += c.failed;
+            if let Some(err) = c.first_err {
+                res.problem(format!("execs on {} (execs {done}..{upto}): {} failed; first: {err}", e.kind.name(), c.failed));
+            }
+            if c.ok + c.failed < count {
+                short = true;
+                res.problem(format!("execs: {} stopped by the time budget at {} execs", e.kind.name(), done + c.ok + c.failed));
+            }
+            let rate = c.ok as f64 / c.wall.as_secs_f64().max(1e-9);
+            o.chunk_rates[j].push(rate);
+            if k > 1 {
+                o.measured_ok[j] += c.ok;
+                o.measured_wall[j] += c.wall.as_secs_f64();
+            }
+            eprintln!("bench:   {}: execs {done}..{upto}: {} ok, {} failed, {rate:.1}/s", e.kind.name(), c.ok, c.failed);
+            attempted = attempted.min(c.ok + c.failed);
+        }
+        done += attempted;
+        sample(&mut o);
+        o.at.push(done);
+        if short {
+            break;
+        }
+    }
+    Ok(o)
+}
