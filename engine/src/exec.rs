@@ -9,7 +9,7 @@ pub mod table;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use berth_containerd::FifoSet;
 use bytes::Bytes;
@@ -72,6 +72,11 @@ struct Entry {
     /// The process id once started.
     pid: AtomicU32,
     exit: watch::Sender<Option<i64>>,
+    /// Set once containerd's start call for the process has returned. A
+    /// process may exit (and its exit event arrive) before that: containerd
+    /// reads the process's state after starting it, so the process must
+    /// not be deleted until then.
+    launched: watch::Sender<bool>,
 }
 
 /// The streams of a started exec.
@@ -137,7 +142,7 @@ impl ExecService {
         let id = berth_store::generate_id();
         let mut config = config;
         let env = Mutex::new(std::mem::take(&mut config.env));
-        let entry = Entry { container_id: rec.id.clone(), config, env, pid: AtomicU32::new(0), exit: watch::channel(None).0 };
+        let entry = Entry { container_id: rec.id.clone(), config, env, pid: AtomicU32::new(0), exit: watch::channel(None).0, launched: watch::channel(false).0 };
         self.table().insert(id.clone(), &rec.id, Arc::new(entry));
         self.containers.event("exec_create", &rec, &[("execID", id.clone())]);
         Ok(id)
@@ -168,7 +173,14 @@ impl ExecService {
             Ok(streams) => Ok(streams),
             Err(e) => {
                 // As under dockerd, an exec that could not start has exit
-                // code 126 (what `docker exec` then exits with).
+                // code 126 (what `docker exec` then exits with). A failure
+                // can only follow a real exit in a race containerd loses;
+                // that exit code stands.
+                entry.launched.send_replace(true);
+                if entry.exit.borrow().is_some() {
+                    tracing::warn!(container = %rec.id, exec = %id, error = %e, "exec start failed after its process had exited");
+                    return Err(e);
+                }
                 self.record_exit(id, &entry, 126);
                 tracing::warn!(container = %rec.id, exec = %id, error = %e, "exec could not start");
                 Err(e)
@@ -199,6 +211,7 @@ impl ExecService {
             tasks.start_process(&rec.id, id).await
         }
         .await;
+        entry.launched.send_replace(true);
         open.release();
         let pid = match res {
             Ok(pid) => pid,
@@ -246,7 +259,11 @@ impl ExecService {
         self.record_exit(id, &entry, code as i64);
         let tasks = self.containers.ctd.tasks.clone();
         let (cid, eid) = (entry.container_id.clone(), id.to_string());
+        let mut launched = entry.launched.subscribe();
         tokio::spawn(async move {
+            // Not while containerd is still answering the start (a fast
+            // process exits first): deleting it then fails that start.
+            let _ = tokio::time::timeout(Duration::from_secs(60), launched.wait_for(|l| *l)).await;
             let _ = tasks.delete_process(&cid, &eid).await;
         });
         if let Ok(rec) = self.containers.get(&entry.container_id) {
