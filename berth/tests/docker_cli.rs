@@ -312,3 +312,21 @@ fn kill_answers_after_the_exit() {
     d.ok(&["kill", "-s", "HUP", "k3"]);
     assert_eq!(d.ok(&["inspect", "--format", "{{.State.Status}}", "k3"]), "running\n");
 }
+
+/// A container with a restart policy cannot be removed without -f,
+/// running or between two runs (dockerd's messages).
+#[test]
+fn a_restarting_container_is_not_removed_without_force() {
+    let d = Daemon::start("{}");
+    d.import_busybox("bb");
+    d.ok(&["run", "-d", "--name", "rs", "--restart", "always", "bb", "sh", "-c", "exit 3"]);
+    for _ in 0..5 {
+        let o = d.docker(&["rm", "rs"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains("Stop the container before attempting removal or force remove"), "{}", text(&o));
+        // Pacing only: the attempts land in different phases of the restart loop.
+        std::thread::sleep(std::time::Duration::from_millis(150));
+    }
+    d.ok(&["rm", "-f", "rs"]);
+    assert_eq!(d.ok(&["ps", "-aq", "--filter", "name=^rs$"]), "");
+}

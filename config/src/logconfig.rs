@@ -86,7 +86,9 @@ impl Default for LogSettings {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LogConfigError {
     /// Not a driver dockerd or berth knows (dockerd's text, plus the choice).
-    #[error("error looking up logging plugin {0}: plugin \"{0}\" not found; berth has the json-file, local and none log drivers")]
+    /// dockerd's message, word for word (clients match it); berth's drivers
+    /// are json-file, local and none.
+    #[error("error looking up logging plugin {0}: plugin \"{0}\" not found")]
     UnknownDriver(String),
     /// A dockerd driver berth does not implement.
     #[error("berth does not support the {0} logging driver: use json-file, local or none (a log collector can read the json-file logs)")]

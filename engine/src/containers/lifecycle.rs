@@ -424,6 +424,10 @@ impl ContainerService {
         if updated.host_config.auto_remove {
             self.remove_locked(id).await?;
         } else if let Some(delay) = self.restart_delay(&updated, &hub) {
+            // Restarting from the moment the exit is recorded (still under
+            // the caller's lock): a `docker rm` that waited for the lock
+            // must see it, as under dockerd.
+            self.update(id, |r| r.state.status = ContainerStatus::Restarting).await?;
             self.schedule_restart(id, delay);
         }
         Ok(())
@@ -451,7 +455,6 @@ impl ContainerService {
         let id = id.to_string();
         tracing::info!(container = %id, delay_ms = delay.as_millis() as u64, "restarting container (restart policy)");
         tokio::spawn(async move {
-            let _ = svc.update(&id, |r| r.state.status = ContainerStatus::Restarting).await;
             tokio::time::sleep(delay).await;
             let _lock = svc.store.lock(&id).await;
             let Some(rec) = svc.store.get(&id) else { return };
@@ -669,6 +672,11 @@ impl ContainerService {
                 )));
             }
             self.kill_and_finalize(&rec).await?;
+        } else if rec.state.status == ContainerStatus::Restarting && !force {
+            // Between two runs of its restart policy (dockerd's message).
+            return Err(EngineError::Conflict(format!(
+                "You cannot remove a restarting container {id}. Stop the container before attempting removal or force remove"
+            )));
         }
         if self.store.get(&id).is_some() {
             self.remove_locked(&id).await?;
