@@ -243,24 +243,22 @@ pub fn seccomp(cx: &mut Ctx) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs `total` containers from `clients` parallel clients; (ok, failed, wall).
-fn parallel_runs(r: &Runner, total: usize, clients: usize, budget: Duration) -> (usize, usize, Duration, Option<String>) {
+/// Runs `job` `total` times from `clients` parallel clients, each stopping
+/// when interrupted or past `deadline`; (ok, failed, wall, first error).
+fn parallel(total: usize, clients: usize, deadline: Instant, job: impl Fn() -> Result<(), String> + Sync) -> (usize, usize, Duration, Option<String>) {
     let next = AtomicUsize::new(0);
     let ok = AtomicUsize::new(0);
     let failed = AtomicUsize::new(0);
     let first_err = Mutex::new(None);
     let start = Instant::now();
     std::thread::scope(|s| {
-        for _ in 0..clients {
+        for _ in 0..clients.max(1) {
             s.spawn(|| loop {
-                if proc::interrupted() || start.elapsed() > budget {
+                if proc::interrupted() || Instant::now() > deadline || next.fetch_add(1, Ordering::Relaxed) >= total {
                     break;
                 }
-                if next.fetch_add(1, Ordering::Relaxed) >= total {
-                    break;
-                }
-                match r.run_true() {
-                    Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
+                match job() {
+                    Ok(()) => ok.fetch_add(1, Ordering::Relaxed),
                     Err(e) => {
                         first_err.lock().unwrap().get_or_insert(e);
                         failed.fetch_add(1, Ordering::Relaxed)
@@ -270,6 +268,11 @@ fn parallel_runs(r: &Runner, total: usize, clients: usize, budget: Duration) -> 
         }
     });
     (ok.into_inner(), failed.into_inner(), start.elapsed(), first_err.into_inner().unwrap())
+}
+
+/// Runs `total` containers from `clients` parallel clients; (ok, failed, wall).
+fn parallel_runs(r: &Runner, total: usize, clients: usize, budget: Duration) -> (usize, usize, Duration, Option<String>) {
+    parallel(total, clients, Instant::now() + budget, || r.run_true().map(|_| ()))
 }
 
 /// Scenario 2: throughput, N runs from 8 parallel clients.
@@ -1039,28 +1042,8 @@ struct ExecChunk {
 }
 
 fn exec_chunk(e: &Engine, container: &str, count: usize, clients: usize, deadline: Instant, timeout: Duration) -> ExecChunk {
-    let next = AtomicUsize::new(0);
-    let ok = AtomicUsize::new(0);
-    let failed = AtomicUsize::new(0);
-    let first_err = Mutex::new(None);
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..clients.max(1) {
-            s.spawn(|| loop {
-                if proc::interrupted() || Instant::now() > deadline || next.fetch_add(1, Ordering::Relaxed) >= count {
-                    break;
-                }
-                match exec_true(&e.api, container, timeout) {
-                    Ok(()) => ok.fetch_add(1, Ordering::Relaxed),
-                    Err(x) => {
-                        first_err.lock().unwrap().get_or_insert(x);
-                        failed.fetch_add(1, Ordering::Relaxed)
-                    }
-                };
-            });
-        }
-    });
-    ExecChunk { ok: ok.into_inner(), failed: failed.into_inner(), wall: start.elapsed(), first_err: first_err.into_inner().unwrap() }
+    let (ok, failed, wall, first_err) = parallel(count, clients, deadline, || exec_true(&e.api, container, timeout));
+    ExecChunk { ok, failed, wall, first_err }
 }
 
 /// Starts the long-running container the execs run in; its id.

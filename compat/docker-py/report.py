@@ -51,6 +51,14 @@ def count(res):
     return f"{c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped"
 
 
+def section(title, tests):
+    """Prints `title` and the tests, one per line; nothing when empty."""
+    if tests:
+        print(title)
+        for t in tests:
+            print(f"  {t}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--expected", required=True)
@@ -89,20 +97,11 @@ def main():
             print("pass on dockerd, not on berth:")
             for t in gaps:
                 print(f"  {t}  # {exp.get(t, 'NOT LISTED')}")
-    if fixed:
-        print("listed in expected.txt but passing now (remove them from the list):")
-        for t in fixed:
-            print(f"  {t}")
+    section("listed in expected.txt but passing now (remove them from the list):", fixed)
     if not a.partial:
-        missing = sorted(t for t in exp if t not in berth)
-        if missing:
-            print("listed in expected.txt but not run (renamed upstream?):")
-            for t in missing:
-                print(f"  {t}")
+        section("listed in expected.txt but not run (renamed upstream?):", sorted(t for t in exp if t not in berth))
     if unexpected:
-        print("FAILING on berth and not in expected.txt (regressions, or add them with a reason):")
-        for t in unexpected:
-            print(f"  {t}")
+        section("FAILING on berth and not in expected.txt (regressions, or add them with a reason):", unexpected)
         return 1
     print("compat: every berth failure is listed in expected.txt")
     return 0
