@@ -24,8 +24,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-/// How long one probe command may run.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one probe command may run. Generous: the first run of a large
+/// binary (runsc is ~50 MB of Go) on a fresh host under load reads it from
+/// disk, and a version lost to a timeout changes what berth decides about
+/// the runtime (gVisor's network checks depend on its release).
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a runtime cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -58,6 +61,10 @@ pub struct ProbeResult {
     pub features: Option<Arc<serde_json::Value>>,
     /// Why version or features are unknown (not an error: crun and runsc have no `features`).
     pub notes: Vec<String>,
+    /// A command timed out: the answer may differ next time, so the result
+    /// is not cached and the next load probes again.
+    #[serde(skip)]
+    pub transient: bool,
 }
 
 /// A probe request: the binary (absolute path or bare name).
@@ -123,9 +130,16 @@ fn file_id(p: &Path) -> Option<FileId> {
 type CacheMap = HashMap<(ProbeKey, Option<FileId>), ProbeResult>;
 
 /// A cache of probe results, shared by every load of one daemon.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct ProbeCache {
     inner: Arc<Mutex<CacheMap>>,
+    timeout: Duration,
+}
+
+impl Default for ProbeCache {
+    fn default() -> Self {
+        ProbeCache { inner: Arc::default(), timeout: PROBE_TIMEOUT }
+    }
 }
 
 impl ProbeCache {
@@ -163,7 +177,7 @@ impl ProbeCache {
                 .zip(results.iter())
                 .enumerate()
                 .filter(|(_, (_, r))| r.is_none())
-                .map(|(i, ((k, _), _))| (i, s.spawn(move || probe(k))))
+                .map(|(i, ((k, _), _))| (i, s.spawn(move || probe_within(k, self.timeout))))
                 .collect();
             for (i, h) in handles {
                 let r = h.join().unwrap_or_else(|_| ProbeResult {
@@ -172,6 +186,7 @@ impl ProbeCache {
                     version: None,
                     features: None,
                     notes: vec!["probe thread panicked".into()],
+                    transient: true,
                 });
                 results[i] = Some(r);
             }
@@ -180,7 +195,7 @@ impl ProbeCache {
         {
             let mut cache = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             for ((k, id), r) in distinct.iter().zip(&results) {
-                if id.is_some() && r.availability.is_ok() {
+                if id.is_some() && r.availability.is_ok() && !r.transient {
                     cache.insert(((*k).clone(), id.clone()), r.clone());
                 }
             }
@@ -191,64 +206,88 @@ impl ProbeCache {
 
 /// Probes one binary (uncached).
 pub fn probe(key: &ProbeKey) -> ProbeResult {
+    probe_within(key, PROBE_TIMEOUT)
+}
+
+/// Probes one binary, each command bounded by `timeout`.
+fn probe_within(key: &ProbeKey, timeout: Duration) -> ProbeResult {
     let binary = match lookup(&key.binary) {
         Ok(p) => p,
         Err(u) => {
-            return ProbeResult { binary: key.binary.clone().into(), availability: Err(u), version: None, features: None, notes: vec![] }
+            return ProbeResult { binary: key.binary.clone().into(), availability: Err(u), version: None, features: None, notes: vec![], transient: false }
         }
     };
-    let mut res = ProbeResult { binary: binary.clone(), availability: Ok(()), version: None, features: None, notes: vec![] };
+    let mut res =
+        ProbeResult { binary: binary.clone(), availability: Ok(()), version: None, features: None, notes: vec![], transient: false };
     if !key.run {
         return res;
     }
-    match run(&binary, "--version") {
+    match run(&binary, "--version", timeout) {
         Ok(out) => match out.lines().find(|l| !l.trim().is_empty()) {
             Some(first) => res.version = Some(first.trim().to_string()),
             None => res.notes.push("version unknown: `--version` printed nothing".into()),
         },
-        Err(e) => res.notes.push(format!("version unknown: {e}")),
+        Err(e) => {
+            res.transient |= e.timed_out;
+            res.notes.push(format!("version unknown: {}", e.message));
+        }
     }
-    match run(&binary, "features") {
+    match run(&binary, "features", timeout) {
         Ok(out) => match serde_json::from_str::<serde_json::Value>(&out) {
             Ok(v) if v.is_object() => res.features = Some(Arc::new(v)),
             _ => res.notes.push("features unknown: `features` did not print a JSON object".into()),
         },
-        Err(e) => res.notes.push(format!("features unknown: {e}")),
+        Err(e) => {
+            res.transient |= e.timed_out;
+            res.notes.push(format!("features unknown: {}", e.message));
+        }
     }
     res
 }
 
+/// Why a probe command gave no answer.
+struct RunError {
+    message: String,
+    timed_out: bool,
+}
+
+impl From<String> for RunError {
+    fn from(message: String) -> Self {
+        RunError { message, timed_out: false }
+    }
+}
+
 /// Runs `binary last` with a timeout; returns stdout on exit status 0.
-fn run(binary: &Path, last: &str) -> Result<String, String> {
+fn run(binary: &Path, last: &str, timeout: Duration) -> Result<String, RunError> {
     let mut child = Command::new(binary)
         .arg(last)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("`{last}` could not run: {e}"))?;
+        .map_err(|e| RunError::from(format!("`{last}` could not run: {e}")))?;
     let mut stdout = child.stdout.take().expect("piped");
     let reader = std::thread::spawn(move || {
         let mut buf = Vec::new();
         let _ = stdout.by_ref().take(1 << 20).read_to_end(&mut buf);
         buf
     });
-    let deadline = Instant::now() + PROBE_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
             Ok(Some(st)) => break st,
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("`{last}` timed out after {} s", PROBE_TIMEOUT.as_secs()));
+                return Err(RunError { message: format!("`{last}` timed out after {} s", timeout.as_secs_f32()), timed_out: true });
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-            Err(e) => return Err(format!("`{last}` could not be waited for: {e}")),
+            Err(e) => return Err(format!("`{last}` could not be waited for: {e}").into()),
         }
     };
     let out = reader.join().unwrap_or_default();
     if !status.success() {
-        return Err(format!("`{last}` exited with {status}"));
+        return Err(format!("`{last}` exited with {status}").into());
     }
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
@@ -308,12 +347,14 @@ mod tests {
     fn hanging_binary_times_out() {
         let d = tempfile::tempdir().unwrap();
         let p = script(d.path(), "hang", "exec sleep 30");
+        let timeout = Duration::from_millis(300);
         let t = Instant::now();
-        let r = probe(&key(&p));
+        let r = probe_within(&key(&p), timeout);
         assert_eq!(r.availability, Ok(()));
         assert!(r.notes.iter().any(|n| n.contains("timed out")), "{:?}", r.notes);
+        assert!(r.transient, "a timeout is not a lasting answer");
         // Two commands, each bounded by the timeout (not a timing assertion on speed).
-        assert!(t.elapsed() < PROBE_TIMEOUT * 3);
+        assert!(t.elapsed() < Duration::from_secs(20));
     }
 
     #[test]
@@ -331,6 +372,20 @@ mod tests {
         // Cached: nothing runs again.
         cache.probe_all(&keys);
         assert_eq!(fs::read_to_string(&count).unwrap(), "--version\nfeatures\n", "cached");
+    }
+
+    #[test]
+    fn a_timed_out_probe_is_not_cached() {
+        let d = tempfile::tempdir().unwrap();
+        let slow = d.path().join("slow");
+        fs::write(&slow, "").unwrap();
+        // Slow while the marker exists (a cold binary on a loaded host), quick after.
+        let p = script(d.path(), "rt", &format!(r#"[ -e '{}' ] && exec sleep 30; echo "rt version 1""#, slow.display()));
+        let cache = ProbeCache { timeout: Duration::from_millis(300), ..ProbeCache::new() };
+        let first = cache.probe_all(&[key(&p)]).remove(0);
+        assert_eq!(first.version, None, "{first:?}");
+        fs::remove_file(&slow).unwrap();
+        assert_eq!(cache.probe_all(&[key(&p)])[0].version.as_deref(), Some("rt version 1"), "probed again");
     }
 
     #[test]
