@@ -32,7 +32,7 @@ pub(crate) fn is_no_space(e: &io::Error) -> bool {
 }
 
 /// fsyncs a directory, making renames and creations in it durable.
-pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
+pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
@@ -46,7 +46,7 @@ fn temp_path_for(path: &Path) -> PathBuf {
 /// directory, write, fsync, rename over `path`, fsync the directory. A crash
 /// at any point leaves either the old or the new content, never a mix; a
 /// failure leaves the old file untouched and removes the temporary file.
-pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent directory"))?;
     let tmp = temp_path_for(path);
     let result = (|| {

@@ -21,6 +21,7 @@ pub mod store;
 pub mod timefmt;
 
 pub use error::{LogError, StoreError};
+pub use fsutil::{fsync_dir, write_atomic};
 pub use id::{generate_id, is_valid_id, short_id};
 pub use index::Snapshot;
 pub use names::{generate_name, validate_name};
