@@ -270,9 +270,10 @@ pub fn start_berth(root: &Path, berth_bin: &Path) -> Result<Engine, String> {
 }
 
 /// berth's config file: `live-restore` off (so a stop leaves nothing
-/// running) plus `extra` keys (the reload scenario's runtimes).
+/// running), no default bridge (dockerd runs with `--bridge=none` here
+/// too), plus `extra` keys (the reload scenario's runtimes).
 pub fn write_berth_config(path: &Path, extra: &serde_json::Value) -> Result<(), String> {
-    let mut v = serde_json::json!({ "live-restore": false });
+    let mut v = serde_json::json!({ "live-restore": false, "bridge": "none" });
     if let (Some(m), Some(x)) = (v.as_object_mut(), extra.as_object()) {
         for (k, val) in x {
             m.insert(k.clone(), val.clone());

@@ -14,6 +14,7 @@ pub mod execopts;
 pub mod export;
 pub mod load;
 pub mod logconfig;
+pub mod netconfig;
 pub mod network;
 pub mod options;
 pub mod probe;

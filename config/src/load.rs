@@ -116,6 +116,8 @@ pub struct EffectiveConfig {
     pub no_new_privileges: bool,
     /// `exec-opts` (`native.cgroupdriver`). Restart-only.
     pub exec_opts: ExecOpts,
+    /// The network keys (`bridge`, `bip`, `dns`, …). Restart-only.
+    pub network: crate::netconfig::NetConfig,
 }
 
 /// The daemon's seccomp profile setting.
@@ -201,6 +203,7 @@ struct FileSettings {
     log_driver: Option<String>,
     log_opts: Option<BTreeMap<String, String>>,
     exec_opts: Option<Vec<String>>,
+    network: crate::netconfig::NetConfig,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -220,6 +223,17 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "log-driver",
     "log-opts",
     "exec-opts",
+    "bridge",
+    "bip",
+    "default-address-pools",
+    "ip",
+    "dns",
+    "dns-search",
+    "dns-opts",
+    "icc",
+    "iptables",
+    "ip-forward",
+    "ip-masq",
 ];
 
 const RUNTIME_KEYS: &[&str] = &["path", "runtimeArgs", "runtimeType", "options"];
@@ -438,6 +452,7 @@ pub fn load_all(flags: &Flags) -> Loaded {
         seccomp_profile,
         no_new_privileges: file.no_new_privileges.unwrap_or(false),
         exec_opts,
+        network: file.network,
     };
     Loaded { config, problems, gaps }
 }
@@ -628,6 +643,12 @@ fn parse_file(
                 Value::Null => {}
                 _ => bad_type("an object of strings such as {\"max-size\": \"10m\"}"),
             },
+            k if crate::netconfig::KEYS.contains(&k) => {
+                if let Err(msg) = crate::netconfig::apply(&mut out.network, k, value) {
+                    problems.push(Problem::new(src, k, msg));
+                    gaps.unknown_keys.insert(key.clone());
+                }
+            }
             other => problems.push(Problem::new(src, other, unknown_key(other, TOP_LEVEL_KEYS))),
         }
     }

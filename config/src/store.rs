@@ -354,6 +354,7 @@ fn restart_only_changes(live: &EffectiveConfig, new: &EffectiveConfig, gaps: &lo
         ("exec-opts", live.exec_opts.describe(), new.exec_opts.describe()),
         ("metrics-addr", format!("{:?}", live.metrics_addr), format!("{:?}", new.metrics_addr)),
         ("containerd", format!("{:?}", live.containerd), format!("{:?}", new.containerd)),
+        ("network settings (bridge, bip, default-address-pools, ip, dns, dns-search, dns-opts)", live.network.describe(), new.network.describe()),
     ];
     pairs
         .into_iter()

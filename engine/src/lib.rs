@@ -32,6 +32,7 @@ pub mod images;
 pub mod metrics;
 pub mod model;
 pub mod monitor;
+pub mod networks;
 pub mod reference;
 pub mod runtimes;
 pub mod signal;
@@ -51,6 +52,7 @@ pub struct Engine {
     pub images: Arc<images::ImageService>,
     pub execs: Arc<exec::ExecService>,
     pub events: Arc<events::EventBus>,
+    pub networks: Arc<networks::NetworkService>,
     pub metrics: Arc<metrics::Metrics>,
     /// The host's cgroups and the driver in use.
     pub cgroups: Arc<cgroups::Cgroups>,
@@ -86,7 +88,8 @@ impl Engine {
             Err(e) => tracing::warn!(error = %e, "scratch clean-up task failed"),
         }
         let images = Arc::new(images::ImageService::new(ctd.images.clone(), events.clone(), scratch));
-        let containers = Arc::new(containers::ContainerService::new(store, ctd, images.clone(), runtimes.clone(), events.clone(), metrics.clone(), exec_root, cgroups.clone()));
+        let networks = Arc::new(networks::NetworkService::new(open_networks(&runtimes, &exec_root).await?, events.clone(), &runtimes.snapshot().config.network));
+        let containers = Arc::new(containers::ContainerService::new(store, ctd, images.clone(), runtimes.clone(), events.clone(), metrics.clone(), exec_root, cgroups.clone(), networks.clone()));
         containers.set_self();
         let pins = Arc::downgrade(&containers);
         runtimes.set_pinned_source(Arc::new(move || pins.upgrade().map(|c| c.pinned_wrappers())));
@@ -94,7 +97,7 @@ impl Engine {
         containers.restore().await;
         tokio::spawn(monitor::run(containers.clone(), execs.clone()));
         tokio::spawn(exec::collect_periodically(Arc::downgrade(&execs)));
-        Ok(Engine { runtimes, containers, images, execs, events, metrics, cgroups })
+        Ok(Engine { runtimes, containers, images, execs, events, networks, metrics, cgroups })
     }
 
     /// The metrics in Prometheus text format. The wrapper directory is
@@ -170,4 +173,41 @@ impl Engine {
         }
         Ok(report)
     }
+}
+
+/// Opens the network subsystem with the daemon's settings (its records
+/// under `<data-root>/network`, namespaces under `<exec-root>/network`).
+async fn open_networks(runtimes: &runtimes::RuntimeService, exec_root: &std::path::Path) -> Result<Arc<berth_network::Networks>> {
+    let snap = runtimes.snapshot();
+    let c = &snap.config.network;
+    let default_bridge = c.bridge.as_ref().map(|name| berth_network::DefaultBridge {
+        interface: name.clone(),
+        bip: c.bip.and_then(|(a, p)| ipnet_v4(a, p)),
+    });
+    let pools = if c.default_address_pools.is_empty() {
+        berth_network::ipam::default_pools()
+    } else {
+        c.default_address_pools
+            .iter()
+            .filter_map(|(a, p, size)| ipnet_v4(*a, *p).map(|base| berth_network::ipam::AddressPool { base: base.trunc(), size: *size }))
+            .collect()
+    };
+    let settings = berth_network::Settings {
+        data_dir: snap.config.data_root.join("network"),
+        run_dir: exec_root.join("network"),
+        default_bridge,
+        pools,
+        default_bind_ip: c.ip,
+        netavark: berth_network::netavark::DEFAULT_NETAVARK.into(),
+        aardvark: berth_network::netavark::DEFAULT_AARDVARK.into(),
+    };
+    let nets = tokio::task::spawn_blocking(move || berth_network::Networks::open(settings))
+        .await
+        .map_err(|e| EngineError::Internal(format!("network start-up task failed: {e}")))?
+        .map_err(|e| EngineError::Internal(format!("starting the network subsystem: {e}")))?;
+    Ok(Arc::new(nets))
+}
+
+fn ipnet_v4(a: std::net::Ipv4Addr, prefix: u8) -> Option<berth_network::ipam::Ipv4Net> {
+    berth_network::ipam::Ipv4Net::new(a, prefix).ok()
 }

@@ -28,6 +28,8 @@ pub struct ImageDefaults {
     pub entrypoint: Option<Vec<String>>,
     pub working_dir: String,
     pub user: String,
+    /// `EXPOSE`d ports (`80/tcp`).
+    pub exposed_ports: Vec<String>,
 }
 
 /// The network setup a container gets.
@@ -35,21 +37,19 @@ pub struct ImageDefaults {
 pub enum Network {
     /// The host's network namespace.
     Host,
-    /// A private network namespace with loopback only (`none`, and for now
-    /// `default`/`bridge` too, until bridge networking lands).
+    /// A private network namespace: a new one with loopback only, or the
+    /// one berth set up ([`SpecInput::netns`]).
     Private,
 }
 
 impl Network {
-    /// Maps `HostConfig.NetworkMode`. Unsupported modes are refused earlier,
-    /// at create.
-    pub fn from_mode(mode: &str) -> Result<Network, String> {
-        match mode {
-            "host" => Ok(Network::Host),
-            "" | "default" | "bridge" | "none" => Ok(Network::Private),
-            other => Err(format!(
-                "network mode {other:?} is not supported by berth yet; use none, host, or default (a private network namespace with loopback only)"
-            )),
+    /// Maps `HostConfig.NetworkMode` (checked at create): every mode but
+    /// `host` has a namespace of its own or joins one.
+    pub fn from_mode(mode: &str) -> Network {
+        if mode == "host" {
+            Network::Host
+        } else {
+            Network::Private
         }
     }
 }
@@ -71,6 +71,9 @@ pub struct SpecInput<'a> {
     pub host: &'a HostConfig,
     pub image: &'a ImageDefaults,
     pub etc: Option<&'a EtcFiles>,
+    /// The network namespace to join (set up by berth, or another
+    /// container's); `None` = a new one (or the host's for `host`).
+    pub netns: Option<&'a std::path::Path>,
     /// Capabilities, seccomp, devices, read-only root, masked paths
     /// ([`crate::confine`]).
     pub confine: &'a Confinement,
@@ -209,13 +212,17 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     let c = input.confine;
     let process = process(cfg.tty, &ExecUser::default(), args, env, cwd, Privileges { caps: c.caps, no_new_privileges: c.no_new_privileges })?;
 
-    let network = Network::from_mode(&input.host.network_mode).map_err(SpecError::Invalid)?;
+    let network = Network::from_mode(&input.host.network_mode);
     let mut namespaces: Vec<LinuxNamespace> = Vec::new();
     for t in [LinuxNamespaceType::Pid, LinuxNamespaceType::Ipc, LinuxNamespaceType::Uts, LinuxNamespaceType::Mount] {
         namespaces.push(LinuxNamespaceBuilder::default().typ(t).build().map_err(inv)?);
     }
     if network == Network::Private {
-        namespaces.push(LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network).build().map_err(inv)?);
+        let mut ns = LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network);
+        if let Some(p) = input.netns {
+            ns = ns.path(p.to_path_buf());
+        }
+        namespaces.push(ns.build().map_err(inv)?);
     }
 
     let mut device_rules = vec![LinuxDeviceCgroupBuilder::default().allow(c.all_devices).access("rwm").build().map_err(inv)?];
@@ -415,7 +422,7 @@ mod tests {
         let h = HostConfig { memory: 64 << 20, cpu_shares: 512, pids_limit: Some(20), network_mode: "none".into(), binds: vec!["/tmp:/host-tmp:ro".into()], ..Default::default() };
         let img = ImageDefaults::default();
         let conf = crate::confine::test_support::default_confinement();
-        let spec = build(&SpecInput { id: "abc", cgroups_path: "/berth/abc", config: &c, host: &h, image: &img, etc: None, confine: &conf }).unwrap();
+        let spec = build(&SpecInput { id: "abc", cgroups_path: "/berth/abc", config: &c, host: &h, image: &img, etc: None, netns: None, confine: &conf }).unwrap();
         let linux = spec.linux().as_ref().unwrap();
         assert_eq!(linux.cgroups_path().as_deref(), Some(Path::new("/berth/abc")));
         let r = linux.resources().as_ref().unwrap();
@@ -436,10 +443,13 @@ mod tests {
         assert!(json["mounts"].as_array().unwrap().iter().any(|m| m["destination"] == "/host-tmp" && m["options"][2] == "ro"));
 
         let h = HostConfig { network_mode: "host".into(), ..Default::default() };
-        let spec = build(&SpecInput { id: "abc", cgroups_path: "/berth/abc", config: &c, host: &h, image: &img, etc: None, confine: &conf }).unwrap();
+        let spec = build(&SpecInput { id: "abc", cgroups_path: "/berth/abc", config: &c, host: &h, image: &img, etc: None, netns: None, confine: &conf }).unwrap();
         assert!(!spec.linux().as_ref().unwrap().namespaces().as_ref().unwrap().iter().any(|n| n.typ() == LinuxNamespaceType::Network));
         let h = HostConfig { network_mode: "container:x".into(), ..Default::default() };
-        assert!(build(&SpecInput { id: "abc", cgroups_path: "/berth/abc", config: &c, host: &h, image: &img, etc: None, confine: &conf }).unwrap_err().to_string().contains("not supported by berth yet"));
+        let ns = std::path::Path::new("/proc/7/ns/net");
+        let spec = build(&SpecInput { id: "abc", cgroups_path: "/berth/abc", config: &c, host: &h, image: &img, etc: None, netns: Some(ns), confine: &conf }).unwrap();
+        let net = spec.linux().as_ref().unwrap().namespaces().as_ref().unwrap().iter().find(|n| n.typ() == LinuxNamespaceType::Network).cloned();
+        assert_eq!(net.unwrap().path().as_deref(), Some(ns), "joins the given namespace");
     }
 
     #[test]
@@ -449,7 +459,7 @@ mod tests {
         for (driver, want) in [(berth_config::CgroupDriver::Cgroupfs, "/berth/abc"), (berth_config::CgroupDriver::Systemd, "system.slice:berth:abc")] {
             let cg = Cgroups::new(Hierarchy::unified_at("/sys/fs/cgroup"), driver).unwrap();
             let path = cg.spec_path("berth", "abc");
-            let spec = build(&SpecInput { id: "abc", cgroups_path: &path, config: &c, host: &h, image: &img, etc: None, confine: &conf }).unwrap();
+            let spec = build(&SpecInput { id: "abc", cgroups_path: &path, config: &c, host: &h, image: &img, etc: None, netns: None, confine: &conf }).unwrap();
             let json = serde_json::to_value(&spec).unwrap();
             assert_eq!(json["linux"]["cgroupsPath"], want, "{driver}");
         }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+pub use ipnet::Ipv4Net;
 
 use crate::error::{NetError, Result};
 use crate::model::{Network, Pool};

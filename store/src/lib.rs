@@ -26,7 +26,8 @@ pub use id::{generate_id, is_valid_id, short_id};
 pub use index::Snapshot;
 pub use names::{generate_name, validate_name};
 pub use record::{
-    ContainerConfig, ContainerRecord, ContainerStatus, DeviceMapping, HostConfig, LogConfig, Mount, MountKind, PinnedRuntime, RestartPolicy,
+    ContainerConfig, ContainerRecord, ContainerStatus, DeviceMapping, EndpointConfig, HostConfig, LogConfig, Mount, MountKind, Networking,
+    PinnedRuntime, PortBinding, RestartPolicy,
     State, RECORD_VERSION,
 };
 pub use store::{ContainerLock, CorruptRecord, HeldBack, NewContainer, OpenReport, SkippedRecord, Store};

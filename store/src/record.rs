@@ -57,6 +57,48 @@ pub struct ContainerRecord {
     /// options, which is how they were logged.
     #[serde(default)]
     pub log_config: LogConfig,
+    /// Network settings as created (ports to publish, DNS, extra hosts,
+    /// the networks' endpoint settings).
+    #[serde(default)]
+    pub networking: Networking,
+}
+
+/// A container's network settings (Docker's `PortBindings`,
+/// `PublishAllPorts`, `ExposedPorts`, `Dns*`, `ExtraHosts`, `Domainname`,
+/// `NetworkingConfig.EndpointsConfig`), kept as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Networking {
+    /// `80/tcp` → host bindings.
+    pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
+    /// `-P`: publish every exposed port on a free host port.
+    pub publish_all_ports: bool,
+    /// The container's and the image's `EXPOSE`d ports (`80/tcp`).
+    pub exposed_ports: Vec<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// `--add-host name:ip` (`host-gateway` allowed).
+    pub extra_hosts: Vec<String>,
+    pub domainname: String,
+    /// Network name → settings of the container's endpoint on it.
+    pub endpoints: BTreeMap<String, EndpointConfig>,
+}
+
+/// One host binding of a published port.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PortBinding {
+    pub host_ip: String,
+    pub host_port: String,
+}
+
+/// A container's settings on one network (`--network-alias`, `--ip`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EndpointConfig {
+    pub aliases: Vec<String>,
+    pub ipv4_address: String,
 }
 
 /// A container's log driver and its options (Docker's `LogConfig`).
@@ -335,6 +377,7 @@ impl ContainerRecord {
             state: State::default(),
             pinned_runtime: None,
             log_config: LogConfig::default(),
+            networking: Networking::default(),
         }
     }
 

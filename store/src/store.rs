@@ -74,6 +74,8 @@ pub struct NewContainer {
     pub host_config: HostConfig,
     /// The resolved log configuration.
     pub log_config: LogConfig,
+    /// Network settings.
+    pub networking: crate::record::Networking,
 }
 
 /// A record that [`Store::open`] could not load and moved aside (or, if
@@ -419,6 +421,7 @@ impl Store {
         rec.config = new.config;
         rec.host_config = new.host_config;
         rec.log_config = new.log_config;
+        rec.networking = new.networking;
         rec.state = State::default();
 
         if let Err(e) = self.write_new(&rec) {

@@ -8,7 +8,9 @@
 //! [`HARMLESS`], or refused when set ([`unsupported_fields`]): berth never
 //! accepts an option it silently ignores.
 
-use berth_engine::model::{ContainerConfig, DeviceMapping, HostConfig, LogConfig, Mount, MountKind, RestartPolicy};
+use berth_engine::model::{
+    ContainerConfig, DeviceMapping, EndpointConfig, HostConfig, LogConfig, Mount, MountKind, Networking, PortBinding, RestartPolicy,
+};
 use serde_json::Value;
 
 use super::body::{decode_json, BodyError};
@@ -28,6 +30,8 @@ pub struct CreateRequest {
     /// `HostConfig.LogConfig` as given (resolved against the daemon's
     /// defaults by the engine).
     pub log_config: LogConfig,
+    /// Ports, DNS, extra hosts, endpoint settings.
+    pub networking: Networking,
 }
 
 /// A create body that cannot be mapped. Every variant is a 400.
@@ -138,13 +142,15 @@ fn top_level_runtime(raw: &Value, body: &mut ContainerCreateBody) -> Result<(), 
 const MAPPED_CONFIG: &[&str] = &[
     "Runtime", "Hostname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd",
     "Image", "WorkingDir", "Entrypoint", "Labels", "StopSignal", "StopTimeout", "HostConfig", "NetworkingConfig",
+    "Domainname", "ExposedPorts",
 ];
 
 /// `HostConfig` fields berth maps.
 const MAPPED_HOST_CONFIG: &[&str] = &[
     "Binds", "Mounts", "NetworkMode", "AutoRemove", "RestartPolicy", "Memory", "CpuShares", "CpuQuota", "CpuPeriod",
     "NanoCpus", "PidsLimit", "Runtime", "Privileged", "CapAdd", "CapDrop", "SecurityOpt", "ReadonlyRootfs", "Devices",
-    "DeviceCgroupRules", "LogConfig", "GroupAdd",
+    "DeviceCgroupRules", "LogConfig", "GroupAdd", "PortBindings", "PublishAllPorts", "Dns", "DnsOptions", "DnsSearch",
+    "ExtraHosts",
 ];
 
 /// Fields berth accepts and does not keep, because they change nothing a
@@ -152,15 +158,13 @@ const MAPPED_HOST_CONFIG: &[&str] = &[
 /// - `ContainerIDFile`: written by the docker CLI itself;
 /// - `ConsoleSize`: the initial TTY size; clients resize the TTY on attach;
 /// - `OnBuild`, `Shell`, `ArgsEscaped`: used only when an image is built;
-/// - `ExposedPorts`: documentation of an image's ports; publishing them is
-///   `PortBindings`, which berth refuses until it has networks;
 /// - `Isolation` `default` (the only isolation on Linux);
 /// - `UsernsMode` `host` (berth never remaps users).
-pub const HARMLESS: &[&str] = &["ContainerIDFile", "ConsoleSize", "OnBuild", "Shell", "ArgsEscaped", "ExposedPorts"];
+pub const HARMLESS: &[&str] = &["ContainerIDFile", "ConsoleSize", "OnBuild", "Shell", "ArgsEscaped"];
 
 /// Fields that are maps keyed by data (a port, a path, a sysctl): any key
 /// sets them, whatever its value (`-p 80` is `{"80/tcp":[{"HostPort":""}]}`).
-const MAP_FIELDS: &[&str] = &["Volumes", "PortBindings", "Tmpfs", "Sysctls", "StorageOpt", "Annotations"];
+const MAP_FIELDS: &[&str] = &["Volumes", "PortBindings", "Tmpfs", "Sysctls", "StorageOpt", "Annotations", "ExposedPorts"];
 
 fn is_unset_field(key: &str, v: &Value) -> bool {
     if MAP_FIELDS.contains(&key) {
@@ -214,11 +218,19 @@ pub fn unsupported_fields(body: &Value) -> Vec<String> {
         }
     }
     if let Some(eps) = top.get("NetworkingConfig").and_then(|n| n.get("EndpointsConfig")).and_then(Value::as_object) {
-        let mode = top.get("HostConfig").and_then(|h| h.get("NetworkMode")).and_then(Value::as_str).unwrap_or("default");
         for (net, cfg) in eps {
-            let same = net == mode || (matches!(net.as_str(), "default" | "bridge") && matches!(mode, "" | "default" | "bridge"));
-            if !same || !is_unset(cfg) {
-                out.push(format!("NetworkingConfig.EndpointsConfig.{net}"));
+            for (k, v) in cfg.as_object().into_iter().flatten() {
+                let mapped = match k.as_str() {
+                    "Aliases" => true,
+                    // Output fields of inspect that clients echo back.
+                    "NetworkID" | "EndpointID" | "Gateway" | "IPAddress" | "IPPrefixLen" | "IPv6Gateway" | "GlobalIPv6Address"
+                    | "GlobalIPv6PrefixLen" | "MacAddress" | "DNSNames" => k != "MacAddress",
+                    "IPAMConfig" => v.as_object().into_iter().flatten().all(|(ik, iv)| ik == "IPv4Address" || is_unset(iv)),
+                    _ => false,
+                };
+                if !mapped && !is_unset(v) {
+                    out.push(format!("NetworkingConfig.EndpointsConfig.{net}.{k}"));
+                }
             }
         }
     }
@@ -237,14 +249,58 @@ pub fn from_docker(body: ContainerCreateBody, name: Option<&str>) -> Result<Crea
         return Err(CreateError::NoImage);
     }
     let config = convert_config(&body);
-    let hc = body.host_config.unwrap_or_default();
+    let hc = body.host_config.clone().unwrap_or_default();
     let log_config = hc
         .log_config
         .clone()
         .map(|l| LogConfig { driver: l.typ.unwrap_or_default(), opts: l.config.unwrap_or_default().into_iter().collect() })
         .unwrap_or_default();
+    let networking = convert_networking(&body, &hc);
     let host_config = convert_host_config(hc)?;
-    Ok(CreateRequest { name, image, config, host_config, log_config })
+    Ok(CreateRequest { name, image, config, host_config, log_config, networking })
+}
+
+fn convert_networking(b: &ContainerCreateBody, hc: &models::HostConfig) -> Networking {
+    let port_bindings = hc
+        .port_bindings
+        .iter()
+        .flatten()
+        .map(|(k, v)| {
+            let binds = v
+                .iter()
+                .flatten()
+                .map(|p| PortBinding { host_ip: p.host_ip.clone().unwrap_or_default(), host_port: p.host_port.clone().unwrap_or_default() })
+                .collect();
+            (k.clone(), binds)
+        })
+        .collect();
+    let endpoints = b
+        .networking_config
+        .iter()
+        .flat_map(|n| n.endpoints_config.iter().flatten())
+        .map(|(name, e)| {
+            (
+                name.clone(),
+                EndpointConfig {
+                    aliases: e.aliases.clone().unwrap_or_default(),
+                    ipv4_address: e.ipam_config.as_ref().and_then(|i| i.ipv4_address.clone()).unwrap_or_default(),
+                },
+            )
+        })
+        .collect();
+    let mut exposed: Vec<String> = b.exposed_ports.clone().unwrap_or_default();
+    exposed.sort();
+    Networking {
+        port_bindings,
+        publish_all_ports: hc.publish_all_ports.unwrap_or(false),
+        exposed_ports: exposed,
+        dns: hc.dns.clone().unwrap_or_default(),
+        dns_search: hc.dns_search.clone().unwrap_or_default(),
+        dns_options: hc.dns_options.clone().unwrap_or_default(),
+        extra_hosts: hc.extra_hosts.clone().unwrap_or_default(),
+        domainname: b.domainname.clone().unwrap_or_default(),
+        endpoints,
+    }
 }
 
 fn convert_config(b: &ContainerCreateBody) -> ContainerConfig {
@@ -461,17 +517,15 @@ mod tests {
                "HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8080"}]},"Dns":["1.1.1.1"],"ShmSize":1024,
                "MemorySwappiness":10,"GroupAdd":["audio"],"Tmpfs":{"/t":""},
                "Mounts":[{"Type":"bind","Source":"/a","Target":"/b","BindOptions":{"Propagation":"rshared"}}]},
-               "NetworkingConfig":{"EndpointsConfig":{"other":{}}}}"#,
+               "NetworkingConfig":{"EndpointsConfig":{"other":{"Links":["a:b"],"MacAddress":"02:42:00:00:00:01","Aliases":["x"]}}}}"#,
         );
         assert_eq!(
             u,
             [
-                "Domainname", "Healthcheck", "HostConfig.Dns",
-                "HostConfig.MemorySwappiness", "HostConfig.Mounts[0].BindOptions", "HostConfig.PortBindings",
-                "HostConfig.ShmSize", "HostConfig.Tmpfs", "NetworkingConfig.EndpointsConfig.other", "Volumes"
+                "Healthcheck", "HostConfig.MemorySwappiness", "HostConfig.Mounts[0].BindOptions", "HostConfig.ShmSize", "HostConfig.Tmpfs",
+                "NetworkingConfig.EndpointsConfig.other.Links", "NetworkingConfig.EndpointsConfig.other.MacAddress", "Volumes"
             ]
         );
-        assert_eq!(unsupported(r#"{"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":""}]}}}"#), ["HostConfig.PortBindings"]);
         // What clients send for "not set", and the harmless fields, pass.
         assert!(unsupported(
             r#"{"Image":"bb","Volumes":{},"ExposedPorts":{"80/tcp":{}},"Healthcheck":null,"OnBuild":null,
@@ -482,6 +536,27 @@ mod tests {
         .is_empty());
         let e = CreateError::Unsupported(vec!["HostConfig.Dns".into()]).to_string();
         assert_eq!(e, "berth does not support HostConfig.Dns yet; remove it from the request");
+    }
+
+    #[test]
+    fn network_settings_are_kept() {
+        let r = create(
+            r#"{"Image":"bb","Domainname":"example.org","ExposedPorts":{"53/udp":{},"80/tcp":{}},
+                "HostConfig":{"NetworkMode":"app","PortBindings":{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}],"443/tcp":null},
+                  "PublishAllPorts":true,"Dns":["10.0.0.2"],"DnsSearch":["a.example"],"DnsOptions":["ndots:2"],"ExtraHosts":["db:10.0.0.5"]},
+                "NetworkingConfig":{"EndpointsConfig":{"app":{"Aliases":["web"],"IPAMConfig":{"IPv4Address":"10.1.0.9"}}}}}"#,
+        )
+        .unwrap();
+        let n = &r.networking;
+        assert_eq!(n.port_bindings["80/tcp"], vec![PortBinding { host_ip: "127.0.0.1".into(), host_port: "8080".into() }]);
+        assert!(n.port_bindings["443/tcp"].is_empty(), "a key without bindings publishes on a free port");
+        assert!(n.publish_all_ports);
+        assert_eq!(n.exposed_ports, ["53/udp", "80/tcp"]);
+        assert_eq!((n.dns.as_slice(), n.dns_search.as_slice(), n.dns_options.as_slice()), (&["10.0.0.2".to_string()][..], &["a.example".to_string()][..], &["ndots:2".to_string()][..]));
+        assert_eq!(n.extra_hosts, ["db:10.0.0.5"]);
+        assert_eq!(n.domainname, "example.org");
+        assert_eq!(n.endpoints["app"], EndpointConfig { aliases: vec!["web".into()], ipv4_address: "10.1.0.9".into() });
+        assert_eq!(r.host_config.network_mode, "app");
     }
 
     #[test]

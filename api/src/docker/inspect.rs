@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use berth_engine::model::{ContainerRecord, ContainerStatus, MountKind};
+use berth_engine::model::{Attachment, ContainerRecord, ContainerStatus, MountKind};
 use berth_engine::model::timefmt::{parse_rfc3339, ZERO_TIME};
 
 use super::create::parse_bind;
@@ -16,7 +16,7 @@ use super::models::{
     BerthRuntime, ContainerConfig, ContainerInspect, ContainerInspectResponse, ContainerState,
     ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig, ContainerSummaryNetworkSettings,
     ContainerSummaryStateEnum, EndpointSettings, HostConfig, HostConfigLogConfig, MountPoint, MountType,
-    NetworkSettings, RestartPolicy, RestartPolicyNameEnum,
+    EndpointIpamConfig, NetworkSettings, PortBinding, PortSummary, PortSummaryTypeEnum, RestartPolicy, RestartPolicyNameEnum,
 };
 
 /// Facts about a container that are not in its record (paths, storage).
@@ -32,6 +32,10 @@ pub struct InspectExtras {
     pub size_rw: Option<i64>,
     /// Size of the root filesystem, when computed.
     pub size_root_fs: Option<i64>,
+    /// Its networks as set up (running containers).
+    pub attachment: Option<Attachment>,
+    /// Network name → id, for the networks of a container that is not running.
+    pub network_ids: HashMap<String, String>,
 }
 
 /// The argv a container runs: entrypoint followed by cmd, split into
@@ -252,10 +256,112 @@ fn docker_config(record: &ContainerRecord) -> ContainerConfig {
     }
 }
 
-fn endpoint_networks(record: &ContainerRecord) -> HashMap<String, EndpointSettings> {
+fn endpoint_networks(record: &ContainerRecord, extras: &InspectExtras) -> HashMap<String, EndpointSettings> {
     let mut m = HashMap::new();
-    m.insert(network_name(&record.host_config.network_mode).to_owned(), EndpointSettings::default());
+    let short = &record.id[..12.min(record.id.len())];
+    if let Some(att) = &extras.attachment {
+        for ep in &att.endpoints {
+            let cfg = record.networking.endpoints.get(&ep.network_name);
+            let user_net = ep.network_name != "bridge";
+            let mut aliases: Vec<String> = Vec::new();
+            if user_net {
+                aliases.push(short.to_string());
+                aliases.extend(cfg.map(|c| c.aliases.clone()).unwrap_or_default());
+            }
+            m.insert(
+                ep.network_name.clone(),
+                EndpointSettings {
+                    network_id: Some(ep.network_id.clone()),
+                    endpoint_id: Some(ep.endpoint_id.clone()),
+                    gateway: Some(ep.gateway.to_string()),
+                    ip_address: Some(ep.ip.to_string()),
+                    ip_prefix_len: Some(i64::from(ep.prefix_len)),
+                    mac_address: Some(ep.mac.clone()),
+                    ipv6_gateway: Some(String::new()),
+                    global_ipv6_address: Some(String::new()),
+                    global_ipv6_prefix_len: Some(0),
+                    aliases: (!aliases.is_empty()).then_some(aliases),
+                    ipam_config: cfg.filter(|c| !c.ipv4_address.is_empty()).map(|c| EndpointIpamConfig {
+                        ipv4_address: Some(c.ipv4_address.clone()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            );
+        }
+        if !m.is_empty() {
+            return m;
+        }
+    }
+    let primary = network_name(&record.host_config.network_mode).to_owned();
+    let mut names = vec![primary];
+    names.extend(record.networking.endpoints.keys().cloned());
+    for name in names {
+        if name.starts_with("container:") || m.contains_key(&name) {
+            continue;
+        }
+        let cfg = record.networking.endpoints.get(&name);
+        m.insert(
+            name.clone(),
+            EndpointSettings {
+                network_id: Some(extras.network_ids.get(&name).cloned().unwrap_or_default()),
+                endpoint_id: Some(String::new()),
+                gateway: Some(String::new()),
+                ip_address: Some(String::new()),
+                ip_prefix_len: Some(0),
+                mac_address: Some(String::new()),
+                aliases: cfg.map(|c| c.aliases.clone()).filter(|a| !a.is_empty()),
+                ..Default::default()
+            },
+        );
+    }
     m
+}
+
+/// `NetworkSettings.Ports`: each published port with its host bindings,
+/// each exposed one without as `null` (running containers; `{}` otherwise).
+fn port_map(record: &ContainerRecord, extras: &InspectExtras) -> HashMap<String, Option<Vec<PortBinding>>> {
+    let mut m = HashMap::new();
+    let Some(att) = &extras.attachment else { return m };
+    for k in record.networking.exposed_ports.iter().chain(record.networking.port_bindings.keys()) {
+        let key = if k.contains('/') { k.clone() } else { format!("{k}/tcp") };
+        m.entry(key).or_insert(None);
+    }
+    for p in &att.ports {
+        let key = format!("{}/{}", p.container_port, p.proto.as_str());
+        m.entry(key).or_insert(None).get_or_insert_with(Vec::new).push(PortBinding {
+            host_ip: Some(p.host_ip.to_string()),
+            host_port: Some(p.host_port.to_string()),
+        });
+    }
+    m
+}
+
+/// `Ports` of a `docker ps` entry.
+fn port_summaries(record: &ContainerRecord, extras: &InspectExtras) -> Vec<PortSummary> {
+    let mut out = Vec::new();
+    let Some(att) = &extras.attachment else { return out };
+    let typ = |p: &str| match p {
+        "udp" => PortSummaryTypeEnum::UDP,
+        "sctp" => PortSummaryTypeEnum::SCTP,
+        _ => PortSummaryTypeEnum::TCP,
+    };
+    for p in &att.ports {
+        out.push(PortSummary {
+            ip: Some(p.host_ip.to_string()),
+            private_port: p.container_port,
+            public_port: Some(p.host_port),
+            typ: Some(typ(p.proto.as_str())),
+        });
+    }
+    for k in &record.networking.exposed_ports {
+        let (port, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+        let Ok(port) = port.parse::<u16>() else { continue };
+        if !out.iter().any(|s| s.private_port == port) {
+            out.push(PortSummary { ip: None, private_port: port, public_port: None, typ: Some(typ(proto)) });
+        }
+    }
+    out
 }
 
 /// The inspect document for `record` (typed; see [`container_inspect_json`]
@@ -298,10 +404,10 @@ pub fn container_inspect(record: &ContainerRecord, extras: &InspectExtras) -> Co
         mounts: Some(mount_points(record)),
         config: Some(docker_config(record)),
         network_settings: Some(NetworkSettings {
-            sandbox_id: Some(String::new()),
-            sandbox_key: Some(String::new()),
-            ports: Some(HashMap::new()),
-            networks: Some(endpoint_networks(record)),
+            sandbox_id: Some(extras.attachment.as_ref().map(|a| a.container_id.clone()).unwrap_or_default()),
+            sandbox_key: Some(extras.attachment.as_ref().map(|a| a.netns.display().to_string()).unwrap_or_default()),
+            ports: Some(port_map(record, extras)),
+            networks: Some(endpoint_networks(record, extras)),
         }),
         ..Default::default()
     };
@@ -339,6 +445,15 @@ pub fn container_inspect_json(record: &ContainerRecord, extras: &InspectExtras) 
                 obj.entry(*k).or_insert(serde_json::Value::Null);
             }
         }
+    }
+    // The legacy scalars are the default bridge's endpoint, as in dockerd.
+    let bridge = extras.attachment.as_ref().and_then(|a| a.endpoints.iter().find(|e| e.network_name == "bridge"));
+    if let (Some(ep), Some(ns)) = (bridge, v["NetworkSettings"].as_object_mut()) {
+        ns.insert("IPAddress".into(), ep.ip.to_string().into());
+        ns.insert("Gateway".into(), ep.gateway.to_string().into());
+        ns.insert("MacAddress".into(), ep.mac.clone().into());
+        ns.insert("IPPrefixLen".into(), ep.prefix_len.into());
+        ns.insert("EndpointID".into(), ep.endpoint_id.clone().into());
     }
     if let Some(ns) = v["NetworkSettings"].as_object_mut() {
         for k in ["Bridge", "IPAddress", "Gateway", "MacAddress", "GlobalIPv6Address", "IPv6Gateway"] {
@@ -426,7 +541,7 @@ pub fn container_summary(record: &ContainerRecord, now: SystemTime, extras: &Ins
         image_id: Some(record.image_id.clone()),
         command: Some(command_line(record)),
         created: Some(unix_seconds(&record.created)),
-        ports: Some(vec![]),
+        ports: Some(port_summaries(record, extras)),
         size_rw: extras.size_rw,
         size_root_fs: extras.size_root_fs,
         labels: Some(record.config.labels.clone().into_iter().collect()),
@@ -440,7 +555,7 @@ pub fn container_summary(record: &ContainerRecord, now: SystemTime, extras: &Ins
             }),
             annotations: None,
         }),
-        network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(endpoint_networks(record)) }),
+        network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(endpoint_networks(record, extras)) }),
         mounts: Some(mount_points(record)),
         ..Default::default()
     }

@@ -67,6 +67,8 @@ fn extras(state: &AppState, rec: &berth_engine::model::ContainerRecord) -> Inspe
         log_path: Some(state.engine.containers.store().log_path(&rec.id).display().to_string()),
         driver: state.daemon.snapshotter.clone(),
         exec_ids: state.engine.execs.ids_of(&rec.id),
+        attachment: state.engine.networks.attachment(&rec.id),
+        network_ids: state.engine.networks.list().into_iter().map(|n| (n.name, n.id)).collect(),
         ..Default::default()
     }
 }
@@ -99,7 +101,7 @@ async fn create(State(state): State<AppState>, Query(query): Q, req: Request) ->
     let rec = state
         .engine
         .containers
-        .create(CreateRequest { name: c.name, image: c.image, config: c.config, host_config: c.host_config, log_config: c.log_config })
+        .create(CreateRequest { name: c.name, image: c.image, config: c.config, host_config: c.host_config, log_config: c.log_config, networking: c.networking })
         .await?;
     Ok(json_response(StatusCode::CREATED, &json!({"Id": rec.id, "Warnings": []})))
 }

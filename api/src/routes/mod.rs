@@ -5,6 +5,7 @@ mod containers;
 mod exec;
 mod hijack;
 mod images;
+mod networks;
 mod system;
 
 use std::convert::Infallible;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> impl ApiService {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())
+        .merge(networks::routes())
         .fallback(not_found)
         .with_state(state);
     instrumented(routes, metrics)
@@ -114,7 +116,7 @@ fn route_label(matched: Option<&MatchedRoute>) -> String {
 async fn not_found(method: Method, uri: http::Uri) -> ApiError {
     let (_, path) = version::split_version(uri.path());
     let what = [
-        "/networks", "/volumes", "/plugins", "/swarm", "/services", "/nodes", "/secrets", "/configs", "/build", "/session",
+        "/volumes", "/plugins", "/swarm", "/services", "/nodes", "/secrets", "/configs", "/build", "/session",
         "/distribution", "/tasks", "/auth", "/commit",
     ]
     .iter()

@@ -37,7 +37,7 @@ impl Daemon {
     /// [`Daemon::start`] with extra environment variables for the daemon.
     pub fn start_with_env(config: &str, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
         let dir = tempfile::Builder::new().prefix("bd").tempdir().unwrap();
-        std::fs::write(dir.path().join("daemon.json"), config).unwrap();
+        std::fs::write(dir.path().join("daemon.json"), test_config(config)).unwrap();
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_os_string())).collect();
         let mut d = Daemon { child: None, dir, env };
         d.spawn();
@@ -81,7 +81,7 @@ impl Daemon {
         std::fs::read_to_string(self.path("daemon.log")).unwrap_or_default()
     }
     pub fn write_config(&self, json: &str) {
-        std::fs::write(self.path("daemon.json"), json).unwrap();
+        std::fs::write(self.path("daemon.json"), test_config(json)).unwrap();
     }
 
     pub fn docker_cmd(&self, args: &[&str]) -> Command {
@@ -145,6 +145,20 @@ impl Drop for Daemon {
             }
             self.stop(15);
         }
+    }
+}
+
+/// A test daemon's config: as given, with `"bridge": "none"` unless it sets
+/// `bridge` (tests run many daemons at once; only the network tests give
+/// each its own bridge name and subnet). Text that is not a JSON object is
+/// left as it is (tests of bad configs).
+pub fn test_config(config: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(config) {
+        Ok(serde_json::Value::Object(mut m)) => {
+            m.entry("bridge").or_insert_with(|| "none".into());
+            serde_json::Value::Object(m).to_string()
+        }
+        _ => config.to_string(),
     }
 }
 

@@ -127,8 +127,47 @@ impl ContainerService {
             resolved.check_custom_seccomp().map_err(EngineError::InvalidParameter)?;
         }
         let image = self.images.resolve(&rec.image_id).await?;
-        let etc = write_etc_files(&self.store.container_dir(id), rec)
+        // The network first (a namespace set up by netavark, or another
+        // container's); a start that fails after this undoes it.
+        let joined = self.joined_network(rec)?;
+        let plan = self.networks.plan(rec, joined).await?;
+        let started = self.start_with_network(rec, snap, resolved, runtime_name, confine, image, &plan).await;
+        if started.is_err() {
+            self.networks.detach(id).await;
+        }
+        started
+    }
+
+    /// For `--network container:X`: X's init pid and its `/etc` files' directory.
+    fn joined_network(&self, rec: &ContainerRecord) -> Result<Option<(u32, std::path::PathBuf)>> {
+        let Some(other) = rec.host_config.network_mode.strip_prefix("container:") else { return Ok(None) };
+        let o = self.store.resolve(other).map_err(|_| EngineError::NotFound(format!("No such container: {other}")))?;
+        if o.id == rec.id {
+            return Err(EngineError::InvalidParameter("cannot join own network".into()));
+        }
+        if !o.state.running || o.state.pid == 0 {
+            return Err(EngineError::Conflict(format!("cannot join network of a non running container: {}", o.id)));
+        }
+        Ok(Some((o.state.pid, self.store.container_dir(&o.id))))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn start_with_network(
+        &self,
+        rec: &ContainerRecord,
+        snap: &std::sync::Arc<berth_config::Snapshot>,
+        resolved: berth_config::Resolved,
+        runtime_name: String,
+        confine: crate::confine::Confinement,
+        image: crate::images::ResolvedImage,
+        plan: &crate::networks::Plan,
+    ) -> Result<()> {
+        let id = rec.id.as_str();
+        let etc = self
+            .write_etc_files(rec, plan)
+            .await
             .map_err(|e| EngineError::Internal(format!("writing /etc files for container {id}: {e}")))?;
+        let netns = plan.netns();
         // The user is resolved against the container's own /etc/passwd and
         // /etc/group once its filesystem's mounts are known (below); the
         // spec is built first so that bad input fails before anything runs.
@@ -140,6 +179,7 @@ impl ContainerService {
             host: &rec.host_config,
             image: &ImageDefaults::default(),
             etc: Some(&etc),
+            netns: netns.as_deref(),
             confine: &confine,
         })?;
         let runtime = shim_runtime(&resolved, self.cgroups.driver());
@@ -245,6 +285,27 @@ impl ContainerService {
         Ok(())
     }
 
+    /// Writes `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` for a
+    /// container into its directory (off the async threads), or names
+    /// those of the container whose network it joins.
+    async fn write_etc_files(&self, rec: &ContainerRecord, plan: &crate::networks::Plan) -> std::io::Result<EtcFiles> {
+        if let crate::networks::Plan::Joined { etc_dir, .. } = plan {
+            return Ok(EtcFiles { hostname: etc_dir.join("hostname"), hosts: etc_dir.join("hosts"), resolv_conf: etc_dir.join("resolv.conf") });
+        }
+        let dir = self.store.container_dir(&rec.id);
+        let host = spec::hostname(&rec.config, &rec.id);
+        let (hosts, resolv) = self.networks.etc_contents(rec, plan, &host).map_err(std::io::Error::other)?;
+        tokio::task::spawn_blocking(move || {
+            let files = EtcFiles { hostname: dir.join("hostname"), hosts: dir.join("hosts"), resolv_conf: dir.join("resolv.conf") };
+            std::fs::write(&files.hostname, format!("{host}\n"))?;
+            std::fs::write(&files.hosts, hosts)?;
+            std::fs::write(&files.resolv_conf, resolv)?;
+            Ok(files)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
     /// Re-attaches to containers that kept running while berth was down
     /// (live-restore): output copying resumes from the same FIFOs (the
     /// shim kept them open, so nothing beyond what the pipe buffered is
@@ -265,6 +326,13 @@ impl ContainerService {
                 Err(e) if e.is_not_found() => tracing::warn!(container = %id, "record says running but containerd has no task; recording its exit"),
                 Err(e) => tracing::warn!(container = %id, error = %e, "cannot check the task"),
             }
+        }
+        // Networks: those of running containers are kept (their exits tear
+        // them down as usual); every other one is undone.
+        let running: std::collections::HashSet<String> = self.list().iter().filter(|r| r.state.running).map(|r| r.id.clone()).collect();
+        let nets = self.networks.nets.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || nets.reconcile(&running)).await {
+            tracing::error!(error = %e, "reconciling networks failed");
         }
         // As dockerd does at start: containers that are not running are
         // started again when their restart policy says so (`always`;
@@ -395,6 +463,7 @@ impl ContainerService {
             Err(e) if e.is_not_found() => {}
             Err(e) => tracing::warn!(container = %id, error = %e, "deleting the task failed"),
         }
+        self.networks.detach(id).await;
         if let Some(mut run) = hub.take_run() {
             if let Some(io) = run.io.take() {
                 if tokio::time::timeout(Duration::from_secs(10), io).await.is_err() {
@@ -709,23 +778,6 @@ impl ContainerService {
         self.event("destroy", &rec, &[]);
         Ok(())
     }
-}
-
-/// Writes `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` for a
-/// container into its directory.
-fn write_etc_files(dir: &std::path::Path, rec: &ContainerRecord) -> std::io::Result<EtcFiles> {
-    let host = spec::hostname(&rec.config, &rec.id);
-    let files = EtcFiles { hostname: dir.join("hostname"), hosts: dir.join("hosts"), resolv_conf: dir.join("resolv.conf") };
-    std::fs::write(&files.hostname, format!("{host}\n"))?;
-    let hosts = if rec.host_config.network_mode == "host" {
-        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
-    } else {
-        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{host}\n")
-    };
-    std::fs::write(&files.hosts, hosts)?;
-    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    std::fs::write(&files.resolv_conf, resolv)?;
-    Ok(files)
 }
 
 /// Whether a container's restart policy restarts it after its last exit

@@ -37,6 +37,8 @@ pub struct CreateRequest {
     pub host_config: HostConfig,
     /// `HostConfig.LogConfig` as given (driver "" = the daemon default).
     pub log_config: LogConfig,
+    /// Ports, DNS, extra hosts and endpoint settings.
+    pub networking: berth_store::Networking,
 }
 
 /// Container operations.
@@ -60,6 +62,8 @@ pub struct ContainerService {
     pub(crate) host_facts: crate::confine::HostFacts,
     /// The host's cgroups and the driver in use (found once at start).
     pub(crate) cgroups: Arc<crate::cgroups::Cgroups>,
+    /// Networks: set up at start, torn down at exit.
+    pub(crate) networks: Arc<crate::networks::NetworkService>,
 }
 
 impl ContainerService {
@@ -74,8 +78,9 @@ impl ContainerService {
         metrics: Arc<crate::metrics::Metrics>,
         exec_root: PathBuf,
         cgroups: Arc<crate::cgroups::Cgroups>,
+        networks: Arc<crate::networks::NetworkService>,
     ) -> Self {
-        ContainerService { store, ctd, images, runtimes, events, metrics, hubs: Mutex::new(HashMap::new()), me: Mutex::new(std::sync::Weak::new()), fifo_root: exec_root.join("fifo"), shutting_down: Default::default(), host_facts: crate::confine::HostFacts::read(), cgroups }
+        ContainerService { store, ctd, images, runtimes, events, metrics, hubs: Mutex::new(HashMap::new()), me: Mutex::new(std::sync::Weak::new()), fifo_root: exec_root.join("fifo"), shutting_down: Default::default(), host_facts: crate::confine::HostFacts::read(), cgroups, networks }
     }
 
     /// Registers the `Arc` this service lives in (done by [`crate::Engine::start`]).
@@ -137,6 +142,21 @@ impl ContainerService {
         validate::normalize(&mut req.config, &mut req.host_config)?;
         let image = self.images.resolve(&req.image).await?;
         merge_image_defaults(&mut req.config, &image.defaults);
+        for p in &image.defaults.exposed_ports {
+            if !req.networking.exposed_ports.contains(p) {
+                req.networking.exposed_ports.push(p.clone());
+            }
+        }
+        // The CLI names the mode's network `default` (or by its name) in
+        // EndpointsConfig: kept under the network's own name.
+        let primary = crate::networks::mode_network(&req.host_config.network_mode).to_string();
+        if let Some(e) = req.networking.endpoints.remove("default") {
+            req.networking.endpoints.entry(primary.clone()).or_insert(e);
+        }
+        if !crate::networks::is_network_mode(&req.host_config.network_mode) {
+            req.networking.endpoints.retain(|k, e| !(k == &req.host_config.network_mode && e == &Default::default()));
+        }
+        self.networks.check_create(&req.host_config, &req.networking)?;
 
         let snap = self.runtimes.snapshot();
         if req.host_config.runtime.is_empty() {
@@ -158,6 +178,7 @@ impl ContainerService {
             host: &req.host_config,
             image: &ImageDefaults::default(),
             etc: None,
+            netns: None,
             confine: &confine,
         })?;
 
@@ -170,6 +191,7 @@ impl ContainerService {
             config: req.config,
             host_config: req.host_config,
             log_config,
+            networking: req.networking,
         };
         let store = self.store.clone();
         let rec = tokio::task::spawn_blocking(move || store.create(new))
@@ -201,6 +223,67 @@ impl ContainerService {
             .await
             .map_err(|e| EngineError::Internal(e.to_string()))??;
         self.event("rename", &updated, &[("oldName", format!("/{}", rec.name))]);
+        Ok(())
+    }
+
+    /// Connects a container to a network (`docker network connect`): kept
+    /// in its settings, and set up at once when it runs.
+    pub async fn connect_network(&self, key: &str, network: &str, cfg: berth_store::EndpointConfig) -> Result<()> {
+        let rec = self.get(key)?;
+        let _lock = self.store.lock(&rec.id).await;
+        let n = self.networks.get(network)?;
+        let mode = rec.host_config.network_mode.as_str();
+        if !crate::networks::is_network_mode(mode) || n.driver != berth_network::Driver::Bridge {
+            return Err(EngineError::InvalidParameter(format!(
+                "container cannot be disconnected from host network or connected to host network (network mode {mode}, network {})",
+                n.name
+            )));
+        }
+        let primary = crate::networks::mode_network(mode);
+        if rec.networking.endpoints.contains_key(&n.name) || primary == n.name {
+            return Err(EngineError::Conflict(format!("endpoint with name {} already exists in network {}", rec.name, n.name)));
+        }
+        if rec.state.running {
+            let mut aliases = vec![rec.name.clone(), rec.id[..12].to_string()];
+            aliases.extend(cfg.aliases.iter().cloned());
+            let ipv4 = if cfg.ipv4_address.is_empty() {
+                None
+            } else {
+                Some(cfg.ipv4_address.parse().map_err(|_| EngineError::InvalidParameter(format!("invalid IPv4 address: {}", cfg.ipv4_address)))?)
+            };
+            self.networks.connect(&rec.id, berth_network::EndpointRequest { network: n.id.clone(), aliases, ipv4 }).await?;
+        }
+        let name = n.name.clone();
+        self.update(&rec.id, move |r| {
+            r.networking.endpoints.insert(name, cfg);
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Disconnects a container from a network.
+    pub async fn disconnect_network(&self, key: &str, network: &str) -> Result<()> {
+        let rec = self.get(key)?;
+        let _lock = self.store.lock(&rec.id).await;
+        let n = self.networks.get(network)?;
+        let primary = crate::networks::mode_network(&rec.host_config.network_mode).to_string();
+        if primary == n.name {
+            return Err(EngineError::InvalidParameter(format!(
+                "berth cannot disconnect container {} from {}, the network of its network mode; connect it to another network first or recreate it",
+                rec.name, n.name
+            )));
+        }
+        if !rec.networking.endpoints.contains_key(&n.name) {
+            return Err(EngineError::Conflict(format!("container {} is not connected to network {}", rec.id, n.name)));
+        }
+        if rec.state.running {
+            self.networks.disconnect(&rec.id, &n.id).await?;
+        }
+        let name = n.name.clone();
+        self.update(&rec.id, move |r| {
+            r.networking.endpoints.remove(&name);
+        })
+        .await?;
         Ok(())
     }
 

@@ -109,15 +109,15 @@ pub fn valid_hostname(h: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
-/// The network modes berth implements. `""` becomes `default` (as in
-/// dockerd); `container:<x>` and named networks are refused for now.
+/// A network mode in canonical form: `""` becomes `default` (as in
+/// dockerd); `container:<x>` needs a container; any other is a network's
+/// name, checked against the networks at create.
 pub fn normalize_network_mode(mode: &str) -> Result<String, CreateError> {
     match mode {
         "" | "default" => Ok("default".into()),
-        "bridge" | "host" | "none" => Ok(mode.into()),
-        other => Err(CreateError::Unsupported(format!(
-            "berth does not support network mode \"{other}\" yet (supported: default, bridge, host, none)"
-        ))),
+        "container:" => Err(CreateError::Unsupported("invalid network mode \"container:\": name the container (container:NAME or container:ID)".into())),
+        m if m.contains(char::is_whitespace) => Err(CreateError::Unsupported(format!("invalid network mode {m:?}"))),
+        m => Ok(m.into()),
     }
 }
 
@@ -263,12 +263,12 @@ mod tests {
     #[test]
     fn network_modes() {
         assert_eq!(ok(HostConfig::default()).network_mode, "default");
-        for m in ["default", "bridge", "none", "host"] {
+        for m in ["default", "bridge", "none", "host", "container:abc", "mynet"] {
             assert_eq!(ok(HostConfig { network_mode: m.into(), ..Default::default() }).network_mode, m);
         }
-        for bad in ["container:abc", "mynet"] {
+        for bad in ["container:", "my net"] {
             let e = err(HostConfig { network_mode: bad.into(), ..Default::default() });
-            assert!(e.contains("does not support network mode") && e.contains(bad), "{e}");
+            assert!(e.contains("invalid network mode"), "{e}");
         }
     }
 

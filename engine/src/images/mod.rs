@@ -76,6 +76,7 @@ pub fn defaults(cfg: &ImageConfig) -> ImageDefaults {
         entrypoint: cfg.entrypoint.clone(),
         working_dir: cfg.working_dir.clone().unwrap_or_default(),
         user: cfg.user.clone().unwrap_or_default(),
+        exposed_ports: cfg.exposed_ports.as_ref().map(|p| p.keys().cloned().collect()).unwrap_or_default(),
     }
 }
 

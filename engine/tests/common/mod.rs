@@ -70,6 +70,7 @@ impl TestEngine {
             config: ContainerConfig { cmd: Some(args.iter().map(|s| s.to_string()).collect()), ..Default::default() },
             host_config: HostConfig { network_mode: "none".into(), ..Default::default() },
             log_config: Default::default(),
+            networking: Default::default(),
         }
     }
 

@@ -1,0 +1,159 @@
+//! Networks end to end: published ports on the default bridge for runc,
+//! crun and youki, user networks with name resolution, connect and
+//! disconnect, conflicts, and nothing left behind. Traffic goes only to
+//! loopback, the test daemon's bridges and its containers. crun runs
+//! through its hybrid-cgroup wrapper, as in the runtime matrix.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+/// A daemon with a default bridge of its own (name and subnet unique to
+/// this test process).
+fn daemon(octet: u8, extra: serde_json::Value) -> Daemon {
+    let k = std::process::id() % 200 + 20;
+    let mut cfg = serde_json::json!({
+        "bridge": format!("bn{octet}x{k}"),
+        "bip": format!("10.{octet}.{k}.1/24"),
+        "default-address-pools": [{"base": format!("10.{}.0.0/16", octet + 1), "size": 24}],
+    });
+    for (key, v) in extra.as_object().unwrap() {
+        cfg[key] = v.clone();
+    }
+    let d = Daemon::start(&cfg.to_string());
+    d.import_busybox("bb");
+    d
+}
+
+fn http_get(port: u16) -> String {
+    let mut c = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(5)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut s = String::new();
+    let _ = c.read_to_string(&mut s);
+    s
+}
+
+fn rules_naming(id: &str) -> usize {
+    let out = Command::new("iptables-save").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(&id[..12])).count()
+}
+
+fn serve(name: &str) -> String {
+    format!("mkdir -p /www && echo hello-{name} > /www/index.html && exec busybox httpd -f -p 80 -h /www")
+}
+
+fn other_runtimes() -> Vec<(&'static str, String)> {
+    let skip = std::env::var("BERTH_TEST_SKIP_RUNTIMES").unwrap_or_default();
+    let mut v = vec![];
+    for (name, candidates) in [("crun", vec!["/usr/local/lib/berth/crun-hybrid".to_string()]), ("youki", vec![std::env::var("BERTH_TEST_YOUKI").unwrap_or_default(), "/usr/local/bin/youki".into()])] {
+        if skip.split(',').any(|s| s.trim() == name) {
+            eprintln!("note: {name} skipped: named in BERTH_TEST_SKIP_RUNTIMES");
+            continue;
+        }
+        let p = candidates.into_iter().find(|p| !p.is_empty() && Path::new(p).exists());
+        let p = p.unwrap_or_else(|| panic!("{name} is not installed: run scripts/install-runtimes, or name it in BERTH_TEST_SKIP_RUNTIMES"));
+        v.push((name, p));
+    }
+    v
+}
+
+#[test]
+fn published_ports_reach_httpd_on_every_runtime_and_leave_nothing() {
+    let rts = other_runtimes();
+    let runtimes: serde_json::Map<String, serde_json::Value> = rts.iter().map(|(n, p)| (n.to_string(), serde_json::json!({"path": p}))).collect();
+    let d = daemon(231, serde_json::json!({"runtimes": runtimes}));
+    let mut names = vec!["runc"];
+    names.extend(rts.iter().map(|(n, _)| *n));
+    let mut ids = vec![];
+    for rt in &names {
+        let c = format!("web-{rt}");
+        let id = d.ok(&["run", "-d", "--name", &c, "--runtime", rt, "-p", "127.0.0.1::80", "bb", "sh", "-c", &serve(rt)]).trim().to_string();
+        let port_line = d.ok(&["port", &c, "80"]);
+        let port: u16 = port_line.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("docker port: {port_line}"));
+        let answered = eventually(Duration::from_secs(10), || {
+            std::panic::catch_unwind(|| http_get(port)).unwrap_or_default().contains(&format!("hello-{rt}"))
+        });
+        assert!(answered, "{rt}: no answer on 127.0.0.1:{port}\n{}", tail(&d.log()));
+        let ip = d.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}} {{.NetworkSettings.Networks.bridge.Gateway}}", &c]);
+        assert!(ip.starts_with("10.231."), "{rt}: {ip}");
+        assert!(d.ok(&["ps", "--format", "{{.Ports}}", "-f", &format!("name={c}")]).contains(&format!("127.0.0.1:{port}->80/tcp")));
+        ids.push((id, port, c));
+    }
+    // The port of a running container cannot be had twice; nothing of the
+    // refused start is left (its container stays created, as in dockerd).
+    let (_, port, _) = &ids[0];
+    let o = d.docker(&["run", "-d", "--name", "clash", "-p", &format!("127.0.0.1:{port}:80"), "bb", "sleep", "100"]);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("port is already allocated"), "{}", text(&o));
+    let clash = d.ok(&["inspect", "-f", "{{.Id}}", "clash"]).trim().to_string();
+    assert_eq!(rules_naming(&clash), 0);
+    assert!(!d.path(&format!("exec/network/netns/{clash}")).exists());
+    // A restart keeps a fixed host port.
+    let fixed = d.ok(&["run", "-d", "--name", "fixed", "-p", "127.0.0.1:0:80", "bb", "sh", "-c", &serve("fixed")]);
+    let p1 = d.ok(&["port", "fixed", "80"]);
+    d.ok(&["restart", "-t", "1", "fixed"]);
+    assert!(!d.ok(&["port", "fixed", "80"]).trim().is_empty(), "published again after a restart");
+    d.ok(&["rm", "-f", "fixed", "clash"]);
+    for (id, _, c) in &ids {
+        d.ok(&["rm", "-f", c]);
+        assert_eq!(rules_naming(id), 0, "no firewall rule names {c}");
+        assert!(!d.path(&format!("exec/network/netns/{id}")).exists());
+    }
+    assert_eq!(rules_naming(fixed.trim()), 0);
+    drop(p1);
+    let bridge = format!("bn231x{}", std::process::id() % 200 + 20);
+    assert!(!Path::new("/sys/class/net").join(&bridge).exists(), "the bridge goes with its last container");
+}
+
+#[test]
+fn user_networks_resolve_names_connect_disconnect_and_refuse_what_they_must() {
+    let d = daemon(233, serde_json::json!({}));
+    let k = std::process::id() % 200 + 20;
+    let subnet = format!("10.235.{k}.0/24");
+    let id = d.ok(&["network", "create", "--subnet", &subnet, "--label", "t=1", "appnet"]).trim().to_string();
+    assert_eq!(id.len(), 64);
+    let o = d.docker(&["network", "create", "appnet"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("network with name appnet already exists"), "{}", text(&o));
+    let ls = d.ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
+    for want in ["appnet bridge", "bridge bridge", "host host", "none null"] {
+        assert!(ls.contains(want), "{ls}");
+    }
+    d.ok(&["run", "-d", "--name", "db", "--network", "appnet", "--network-alias", "database", "--ip", &format!("10.235.{k}.50"), "bb", "sh", "-c", &serve("db")]);
+    for host in ["db", "database"] {
+        let mut last = String::new();
+        let ok = eventually(Duration::from_secs(10), || {
+            let o = d.docker(&["run", "--rm", "--network", "appnet", "bb", "busybox", "wget", "-qO-", &format!("http://{host}/")]);
+            last = text(&o);
+            String::from_utf8_lossy(&o.stdout) == "hello-db\n"
+        });
+        assert!(ok, "{host} by name: {last}\n{}", tail(&d.log()));
+    }
+    let inspect = d.ok(&["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}", "appnet"]);
+    assert_eq!(inspect.trim(), format!("db 10.235.{k}.50/24"));
+    assert!(d.docker(&["network", "rm", "appnet"]).status.code() != Some(0), "in use");
+    // Connect and disconnect while running.
+    d.ok(&["network", "create", "--internal", "side"]);
+    d.ok(&["network", "connect", "side", "db"]);
+    let addrs = d.ok(&["exec", "db", "busybox", "ip", "-o", "-4", "addr"]);
+    assert!(addrs.contains("eth1"), "{addrs}");
+    d.ok(&["network", "disconnect", "side", "db"]);
+    assert!(!d.ok(&["exec", "db", "busybox", "ip", "-o", "-4", "addr"]).contains("eth1"));
+    // An internal network has no route out.
+    let routes = d.ok(&["run", "--rm", "--network", "side", "bb", "busybox", "ip", "route"]);
+    assert!(!routes.contains("default"), "{routes}");
+    // Bad input is refused with dockerd's messages and creates nothing.
+    let o = d.docker(&["run", "--rm", "--network", "nosuch", "bb", "true"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("network nosuch not found"), "{}", text(&o));
+    let o = d.docker(&["run", "--rm", "--ip", "10.9.9.9", "bb", "true"]);
+    assert!(!o.status.success());
+    d.ok(&["rm", "-f", "db"]);
+    d.ok(&["network", "rm", "appnet", "side"]);
+    assert_eq!(d.ok(&["network", "ls", "-q", "-f", "type=custom"]).trim(), "");
+}
