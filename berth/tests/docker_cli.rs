@@ -216,7 +216,7 @@ fn bad_input_gets_docker_shaped_errors() {
     assert!(body.contains("berth does not support SomeFutureField yet"), "{body}");
     let (st, body) = raw(&d, "POST", "/v1.41/containers/create", br#"{"Image":"bb","Cmd":["true"],"SomeFutureField":null,"HostConfig":{"Dns":[]}}"#);
     assert_eq!(st, 201, "{body}");
-    let (st, body) = raw(&d, "GET", "/v1.41/networks", b"");
+    let (st, body) = raw(&d, "GET", "/v1.41/swarm", b"");
     assert_eq!(st, 404, "{body}");
     assert!(body.contains("\"message\""));
     // The daemon keeps serving.

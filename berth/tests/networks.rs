@@ -157,3 +157,64 @@ fn user_networks_resolve_names_connect_disconnect_and_refuse_what_they_must() {
     d.ok(&["network", "rm", "appnet", "side"]);
     assert_eq!(d.ok(&["network", "ls", "-q", "-f", "type=custom"]).trim(), "");
 }
+
+#[test]
+fn live_restore_keeps_a_published_port_and_a_container_gone_meanwhile_leaves_nothing() {
+    let mut d = daemon(237, serde_json::json!({"live-restore": true}));
+    let id = d.ok(&["run", "-d", "--name", "web", "-p", "127.0.0.1::80", "bb", "sh", "-c", &serve("web")]).trim().to_string();
+    let port: u16 = d.ok(&["port", "web", "80"]).trim().rsplit(':').next().unwrap().parse().unwrap();
+    let answers = || eventually(Duration::from_secs(10), || std::panic::catch_unwind(|| http_get(port)).unwrap_or_default().contains("hello-web"));
+    assert!(answers());
+    d.stop(9);
+    assert!(answers(), "the port answers while berth is down");
+    d.spawn();
+    assert!(answers(), "and after berth restarted");
+    assert_eq!(d.ok(&["port", "web", "80"]).trim(), format!("127.0.0.1:{port}"));
+    // The port is still held: another container cannot take it.
+    let o = d.docker(&["run", "--rm", "-p", &format!("127.0.0.1:{port}:80"), "bb", "true"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("port is already allocated"), "{}", text(&o));
+    // berth dies again and the container ends while it is down: the next
+    // start records the exit and undoes its network.
+    let pid = d.ok(&["inspect", "-f", "{{.State.Pid}}", "web"]).trim().to_string();
+    d.stop(9);
+    Command::new("kill").args(["-9", &pid]).status().unwrap();
+    d.spawn();
+    let gone = eventually(Duration::from_secs(20), || rules_naming(&id) == 0 && !d.path(&format!("exec/network/netns/{id}")).exists());
+    assert!(gone, "rules or namespace left: {}\n{}", rules_naming(&id), tail(&d.log()));
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(), "the host port is free");
+}
+
+#[test]
+fn fifty_containers_with_published_ports_at_once_leave_no_rule_behind() {
+    let d = std::sync::Arc::new(daemon(239, serde_json::json!({})));
+    let ids = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for w in 0..5 {
+            let (d, ids) = (d.clone(), &ids);
+            s.spawn(move || {
+                for i in 0..10 {
+                    let id = d.ok(&["run", "-d", "--name", &format!("c{w}-{i}"), "-p", "127.0.0.1::80", "-p", "127.0.0.1::53/udp", "bb", "sleep", "300"]);
+                    ids.lock().unwrap().push(id.trim().to_string());
+                }
+            });
+        }
+    });
+    let ids = ids.into_inner().unwrap();
+    assert_eq!(ids.len(), 50);
+    let ports: std::collections::BTreeSet<String> = ids.iter().map(|id| d.ok(&["port", id, "80"]).trim().to_string()).collect();
+    assert_eq!(ports.len(), 50, "fifty distinct host ports");
+    std::thread::scope(|s| {
+        for chunk in ids.chunks(10) {
+            let d = d.clone();
+            s.spawn(move || {
+                let mut args = vec!["rm", "-f"];
+                args.extend(chunk.iter().map(String::as_str));
+                d.ok(&args);
+            });
+        }
+    });
+    for id in &ids {
+        assert_eq!(rules_naming(id), 0, "a rule names {id}");
+    }
+    assert_eq!(std::fs::read_dir(d.path("exec/network/netns")).unwrap().count(), 0, "no namespace left");
+}

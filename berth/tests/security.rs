@@ -135,7 +135,7 @@ fn options_berth_cannot_honour_are_refused() {
     refused(&["--security-opt", "label=level:s0"], "berth applies no SELinux labels");
     refused(&["--security-opt", "bogus=1"], "invalid --security-opt 2: \"bogus=1\"");
     refused(&["--device", "/dev/nonexistent-berth"], "error gathering device information while adding custom device \"/dev/nonexistent-berth\": no such file or directory");
-    refused(&["--dns", "192.0.2.1"], "berth does not support HostConfig.Dns yet");
+    refused(&["--link", "other:alias"], "berth does not support HostConfig.Links yet");
     refused(&["--hostname", "a b"], "invalid hostname \"a b\"");
     let bad = d.path("bad-profile.json");
     std::fs::write(&bad, r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["x"],"action":"SCMP_ACT_NOPE"}]}"#).unwrap();
