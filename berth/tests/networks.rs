@@ -218,3 +218,54 @@ fn fifty_containers_with_published_ports_at_once_leave_no_rule_behind() {
     }
     assert_eq!(std::fs::read_dir(d.path("exec/network/netns")).unwrap().count(), 0, "no namespace left");
 }
+
+/// Debian's docker-compose 1.29 (docker-py 5.0.3 inside) brings up a
+/// two-service app: `web` fetches from `db` by service name and publishes
+/// a port; `down` removes the containers and the project network.
+#[test]
+fn docker_compose_brings_up_a_two_service_app_and_takes_it_down() {
+    let d = daemon(241, serde_json::json!({}));
+    let proj = d.path("app");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(
+        proj.join("docker-compose.yml"),
+        r#"version: "2.4"
+services:
+  db:
+    image: bb
+    command: ["sh", "-c", "mkdir -p /www && echo db-ok > /www/index.html && exec busybox httpd -f -p 80 -h /www"]
+  web:
+    image: bb
+    depends_on: [db]
+    ports: ["127.0.0.1::80"]
+    command: ["sh", "-c", "mkdir -p /www && until busybox wget -qO /www/index.html http://db/; do sleep 0.2; done && exec busybox httpd -f -p 80 -h /www"]
+"#,
+    )
+    .unwrap();
+    let compose = |args: &[&str]| {
+        let o = Command::new("docker-compose")
+            .args(["-p", "app"])
+            .args(args)
+            .current_dir(&proj)
+            .env("DOCKER_HOST", d.host())
+            .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
+            .output()
+            .expect("docker-compose (Debian's docker-compose package; scripts/setup installs it)");
+        assert!(o.status.success(), "docker-compose {args:?}: {}\n{}", text(&o), tail(&d.log()));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    compose(&["up", "-d"]);
+    let port_line = compose(&["port", "web", "80"]);
+    let port: u16 = port_line.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("compose port: {port_line}"));
+    let ok = eventually(Duration::from_secs(20), || std::panic::catch_unwind(|| http_get(port)).unwrap_or_default().contains("db-ok"));
+    assert!(ok, "web did not serve what it fetched from db by name\n{}", tail(&d.log()));
+    assert!(d.ok(&["network", "ls", "--format", "{{.Name}}"]).lines().any(|l| l == "app_default"));
+    let ids: Vec<String> = d.ok(&["ps", "-q", "--no-trunc"]).split_whitespace().map(str::to_owned).collect();
+    assert_eq!(ids.len(), 2);
+    compose(&["down", "-t", "1"]);
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+    assert!(!d.ok(&["network", "ls", "--format", "{{.Name}}"]).contains("app_default"));
+    for id in &ids {
+        assert_eq!(rules_naming(id), 0);
+    }
+}

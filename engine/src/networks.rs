@@ -206,13 +206,18 @@ impl NetworkService {
             return Ok(Plan::Loopback);
         }
         let short = &rec.id[..12.min(rec.id.len())];
-        if let Err(NetError::NotFound(_)) = self.nets.get(&primary) {
-            return Err(EngineError::NotFound(format!("network {primary} not found")));
+        // The networks it is on (the primary first), as connect and
+        // disconnect left them; none left: loopback only, as in dockerd.
+        let mut names: Vec<String> = rec.networking.endpoints.keys().filter(|k| **k == primary).cloned().collect();
+        names.extend(rec.networking.endpoints.keys().filter(|k| **k != primary).cloned());
+        if names.is_empty() {
+            return Ok(Plan::Loopback);
         }
-        let mut names: Vec<String> = vec![primary.clone()];
-        names.extend(rec.networking.endpoints.keys().filter(|k| **k != primary && !(primary == "bridge" && k.as_str() == "default")).cloned());
         let mut networks = Vec::new();
         for name in names {
+            if let Err(NetError::NotFound(_)) = self.nets.get(&name) {
+                return Err(EngineError::NotFound(format!("network {name} not found")));
+            }
             let cfg = rec.networking.endpoints.get(&name).cloned().unwrap_or_default();
             let mut aliases = vec![rec.name.clone(), short.to_string()];
             if !rec.config.hostname.is_empty() && rec.config.hostname != rec.name {

@@ -293,9 +293,14 @@ fn endpoint_networks(record: &ContainerRecord, extras: &InspectExtras) -> HashMa
             return m;
         }
     }
-    let primary = network_name(&record.host_config.network_mode).to_owned();
-    let mut names = vec![primary];
-    names.extend(record.networking.endpoints.keys().cloned());
+    let mode = record.host_config.network_mode.as_str();
+    let names: Vec<String> = if matches!(mode, "host" | "none") || mode.starts_with("container:") {
+        vec![mode.to_owned()]
+    } else if record.networking.endpoints.is_empty() && record.networking == Default::default() {
+        vec![network_name(mode).to_owned()] // a record from before networks
+    } else {
+        record.networking.endpoints.keys().cloned().collect()
+    };
     for name in names {
         if name.starts_with("container:") || m.contains_key(&name) {
             continue;

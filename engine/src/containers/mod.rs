@@ -153,7 +153,11 @@ impl ContainerService {
         if let Some(e) = req.networking.endpoints.remove("default") {
             req.networking.endpoints.entry(primary.clone()).or_insert(e);
         }
-        if !crate::networks::is_network_mode(&req.host_config.network_mode) {
+        if crate::networks::is_network_mode(&req.host_config.network_mode) {
+            // The endpoints are the networks it joins at start; connect and
+            // disconnect change them (compose reconnects the primary one).
+            req.networking.endpoints.entry(primary).or_default();
+        } else {
             req.networking.endpoints.retain(|k, e| !(k == &req.host_config.network_mode && e == &Default::default()));
         }
         self.networks.check_create(&req.host_config, &req.networking)?;
@@ -239,8 +243,7 @@ impl ContainerService {
                 n.name
             )));
         }
-        let primary = crate::networks::mode_network(mode);
-        if rec.networking.endpoints.contains_key(&n.name) || primary == n.name {
+        if rec.networking.endpoints.contains_key(&n.name) {
             return Err(EngineError::Conflict(format!("endpoint with name {} already exists in network {}", rec.name, n.name)));
         }
         if rec.state.running {
@@ -266,13 +269,6 @@ impl ContainerService {
         let rec = self.get(key)?;
         let _lock = self.store.lock(&rec.id).await;
         let n = self.networks.get(network)?;
-        let primary = crate::networks::mode_network(&rec.host_config.network_mode).to_string();
-        if primary == n.name {
-            return Err(EngineError::InvalidParameter(format!(
-                "berth cannot disconnect container {} from {}, the network of its network mode; connect it to another network first or recreate it",
-                rec.name, n.name
-            )));
-        }
         if !rec.networking.endpoints.contains_key(&n.name) {
             return Err(EngineError::Conflict(format!("container {} is not connected to network {}", rec.id, n.name)));
         }
