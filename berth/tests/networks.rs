@@ -269,3 +269,28 @@ services:
         assert_eq!(rules_naming(id), 0);
     }
 }
+
+/// gVisor brings its own network stack, so berth's bridge networks reach
+/// its containers only through that stack; the runtimes registered with
+/// `--network=none` or `--network=host` are refused on a bridge network at
+/// create, with what to do, and keep working with `none` and `host`.
+#[test]
+fn gvisor_runtimes_say_which_networks_they_can_join() {
+    if std::env::var("BERTH_TEST_SKIP_RUNTIMES").unwrap_or_default().split(',').any(|s| s.trim() == "gvisor") {
+        eprintln!("note: gvisor skipped: named in BERTH_TEST_SKIP_RUNTIMES");
+        return;
+    }
+    let runsc = "/usr/bin/runsc";
+    assert!(Path::new(runsc).exists(), "gvisor ({runsc}) is not installed: run scripts/install-runtimes, or name it in BERTH_TEST_SKIP_RUNTIMES");
+    let d = daemon(243, serde_json::json!({"runtimes": {
+        "gvn": {"path": runsc, "runtimeArgs": ["--platform=ptrace", "--network=none"]},
+        "gvh": {"path": runsc, "runtimeArgs": ["--platform=ptrace", "--network=host"]},
+    }}));
+    for (rt, want) in [("gvn", "never the interface berth sets up on network bridge"), ("gvh", "does not put gVisor's host-network mode in a bridge network")] {
+        let o = d.docker(&["create", "--runtime", rt, "bb", "true"]);
+        assert_eq!(o.status.code(), Some(1), "{rt}: {}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stderr).contains(want), "{rt}: {}", text(&o));
+    }
+    assert_eq!(d.ok(&["run", "--rm", "--runtime", "gvn", "--network", "none", "bb", "echo", "isolated"]), "isolated\n");
+    assert_eq!(d.ok(&["ps", "-aq"]), "", "the refusals created nothing");
+}

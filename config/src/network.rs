@@ -149,9 +149,30 @@ fn wants_host(mode: &str) -> bool {
 
 impl GvisorNetwork {
     /// Checks that a container with `HostConfig.NetworkMode` = `mode` can run
-    /// on runtime `name`; the error says what to do instead.
+    /// on runtime `name`; the error says what to do instead. A mode
+    /// `network:NAME` is a bridge network berth sets up in the container's
+    /// namespace (a veth and its address).
     pub fn check(&self, name: &str, mode: &str) -> Result<(), String> {
         let host = wants_host(mode);
+        if let Some(net) = mode.strip_prefix("network:") {
+            match self {
+                GvisorNetwork::None => {
+                    return Err(format!(
+                        "runtime {name} runs gVisor with --network=none: its containers get gVisor's own loopback only, \
+                         never the interface berth sets up on network {net}; run the container with --network none, or \
+                         on a runtime with gVisor's own network stack (no --network flag) where this runsc supports it"
+                    ))
+                }
+                GvisorNetwork::Host => {
+                    return Err(format!(
+                        "runtime {name} runs gVisor with --network=host: it is meant for --network host, and berth \
+                         does not put gVisor's host-network mode in a bridge network's namespace (network {net}); run \
+                         the container with --network host, or on a runtime with gVisor's own network stack"
+                    ))
+                }
+                GvisorNetwork::Sandbox { .. } => {} // gVisor's stack takes the namespace's interfaces: checked below
+            }
+        }
         match self {
             GvisorNetwork::None if host => Err(format!(
                 "runtime {name} runs gVisor with --network=none: its containers get gVisor's own loopback only and \
@@ -183,6 +204,15 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn bridge_networks_need_gvisors_own_stack() {
+        let none = GvisorNetwork::None;
+        assert!(none.check("gv", "network:bridge").unwrap_err().contains("never the interface berth sets up on network bridge"));
+        assert!(GvisorNetwork::Host.check("gv", "network:app").unwrap_err().contains("--network=host"));
+        assert!(GvisorNetwork::Sandbox { unusable: None }.check("gv", "network:app").is_ok());
+        assert!(GvisorNetwork::Sandbox { unusable: Some("old".into()) }.check("gv", "network:app").is_err());
     }
 
     #[test]

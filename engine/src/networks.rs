@@ -129,6 +129,19 @@ impl NetworkService {
         Ok(n)
     }
 
+    /// The network mode as a runtime's network checks see it: `network:NAME`
+    /// when berth sets up a bridge network for it, else the mode itself.
+    pub fn runtime_mode(&self, mode: &str, endpoints: &BTreeMap<String, berth_store::EndpointConfig>) -> String {
+        if !is_network_mode(mode) || endpoints.is_empty() {
+            return mode.to_string();
+        }
+        let primary = mode_network(mode);
+        if primary == "bridge" && !self.nets.bridge_enabled() && endpoints.len() == 1 && endpoints.contains_key("bridge") {
+            return mode.to_string(); // loopback only
+        }
+        format!("network:{}", endpoints.keys().find(|k| k.as_str() == primary).unwrap_or_else(|| endpoints.keys().next().expect("not empty")))
+    }
+
     /// Checks a new container's network settings (dockerd's rules and
     /// messages) before anything is created.
     pub fn check_create(&self, host: &HostConfig, net: &Networking) -> Result<()> {

@@ -214,7 +214,7 @@ async fn info(State(state): State<AppState>) -> Response {
             "Images": images,
             "Driver": d.snapshotter,
             "DriverStatus": [["containerd snapshotter", d.snapshotter]],
-            "Plugins": {"Volume": [], "Network": ["host", "null"], "Authorization": null, "Log": ["json-file", "local", "none"]},
+            "Plugins": {"Volume": [], "Network": ["bridge", "host", "null"], "Authorization": null, "Log": ["json-file", "local", "none"]},
             "MemoryLimit": true, "SwapLimit": false, "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": false, "PidsLimit": true,
             "IPv4Forwarding": false, "Debug": snap.config.debug, "NFd": 0, "OomKillDisable": false, "NGoroutines": 0,
             "SystemTime": berth_engine::model::timefmt::now_rfc3339_nano(),

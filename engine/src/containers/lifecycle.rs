@@ -113,7 +113,8 @@ impl ContainerService {
         let resolved = crate::runtimes::resolve(snap, &runtime_name).await?;
         self.ensure_wrapper(id, &resolved).await?;
         // A reload since create may have changed what the runtime can do.
-        resolved.check_network_mode(&rec.host_config.network_mode).map_err(EngineError::InvalidParameter)?;
+        let mode = self.networks.runtime_mode(&rec.host_config.network_mode, &rec.networking.endpoints);
+        resolved.check_network_mode(&mode).map_err(EngineError::InvalidParameter)?;
         if let Some(prev) = &rec.pinned_runtime {
             let now_binary = resolved.binary.as_ref().map(|b| b.display().to_string());
             if prev.binary != now_binary || prev.args != resolved.args || prev.shim != resolved.shim {

@@ -167,7 +167,8 @@ impl ContainerService {
             req.host_config.runtime = snap.runtimes.default.clone();
         }
         let resolved = crate::runtimes::resolve(&snap, &req.host_config.runtime).await?;
-        resolved.check_network_mode(&req.host_config.network_mode).map_err(EngineError::InvalidParameter)?;
+        let mode = self.networks.runtime_mode(&req.host_config.network_mode, &req.networking.endpoints);
+        resolved.check_network_mode(&mode).map_err(EngineError::InvalidParameter)?;
         let confine = self.confinement(&req.host_config, &snap).await?;
         if confine.custom_seccomp {
             resolved.check_custom_seccomp().map_err(EngineError::InvalidParameter)?;
