@@ -216,7 +216,7 @@ async fn info(State(state): State<AppState>) -> Response {
             "DriverStatus": [["containerd snapshotter", d.snapshotter]],
             "Plugins": {"Volume": [], "Network": ["bridge", "host", "null"], "Authorization": null, "Log": ["json-file", "local", "none"]},
             "MemoryLimit": true, "SwapLimit": false, "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": false, "PidsLimit": true,
-            "IPv4Forwarding": false, "Debug": snap.config.debug, "NFd": 0, "OomKillDisable": false, "NGoroutines": 0,
+            "IPv4Forwarding": std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|s| s.trim() == "1"), "Debug": snap.config.debug, "NFd": 0, "OomKillDisable": false, "NGoroutines": 0,
             "SystemTime": berth_engine::model::timefmt::now_rfc3339_nano(),
             "LoggingDriver": snap.config.log_driver,
             "CgroupDriver": state.engine.cgroups.driver().as_str(),
