@@ -6,7 +6,7 @@
 pub use berth_containerd::{oci, ImageConfig, ImageInfo, ImageRecord};
 pub use berth_store::logfile::LogStream;
 pub use berth_store::record::{
-    ContainerConfig, ContainerRecord, ContainerStatus, DeviceMapping, HostConfig, LogConfig, Mount, MountKind, PinnedRuntime, RestartPolicy,
+    ContainerConfig, ContainerRecord, ContainerStatus, DeviceMapping, HostConfig, LogConfig, Mount, MountKind, PinnedRuntime, RestartPolicy, Ulimit,
 };
 pub use berth_store::timefmt;
 pub use berth_store::validate_name;

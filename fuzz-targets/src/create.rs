@@ -106,5 +106,7 @@ fn daemon_config() -> &'static EffectiveConfig {
         seccomp_profile: SeccompProfileSetting::Builtin,
         no_new_privileges: false,
         exec_opts: Default::default(),
+        init: false,
+        init_path: None,
     })
 }

@@ -25,7 +25,7 @@ pub use id::{generate_id, is_valid_id, short_id};
 pub use index::Snapshot;
 pub use names::{generate_name, validate_name};
 pub use record::{
-    ContainerConfig, ContainerRecord, ContainerStatus, DeviceMapping, HostConfig, LogConfig, Mount, MountKind, PinnedRuntime, RestartPolicy,
+    ContainerConfig, ContainerRecord, ContainerStatus, DeviceMapping, HostConfig, LogConfig, Mount, MountKind, PinnedRuntime, RestartPolicy, Ulimit,
     State, RECORD_VERSION,
 };
 pub use store::{ContainerLock, CorruptRecord, HeldBack, NewContainer, OpenReport, SkippedRecord, Store};

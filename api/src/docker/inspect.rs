@@ -15,7 +15,7 @@ use super::create::parse_bind;
 use super::models::{
     BerthRuntime, ContainerConfig, ContainerInspect, ContainerInspectResponse, ContainerState,
     ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig, ContainerSummaryNetworkSettings,
-    ContainerSummaryStateEnum, EndpointSettings, HostConfig, HostConfigLogConfig, MountPoint, MountType,
+    ContainerSummaryStateEnum, EndpointSettings, HostConfig, HostConfigCgroupnsModeEnum, HostConfigIsolationEnum, HostConfigLogConfig, MountPoint, MountType,
     NetworkSettings, RestartPolicy, RestartPolicyNameEnum,
 };
 
@@ -223,8 +223,40 @@ fn docker_host_config(record: &ContainerRecord) -> HostConfig {
         cpu_period: Some(h.cpu_period),
         nano_cpus: Some(h.nano_cpus),
         pids_limit: h.pids_limit,
+        tmpfs: non_empty_map(&h.tmpfs),
+        pid_mode: Some(h.pid_mode.clone()),
+        // Records from before berth had IPC and cgroup namespace modes ran
+        // with a private IPC namespace and the host's cgroup namespace.
+        ipc_mode: Some(if h.ipc_mode.is_empty() { "private".into() } else { h.ipc_mode.clone() }),
+        uts_mode: Some(h.uts_mode.clone()),
+        cgroupns_mode: Some(match h.cgroupns_mode.as_str() {
+            "private" => HostConfigCgroupnsModeEnum::PRIVATE,
+            _ => HostConfigCgroupnsModeEnum::HOST,
+        }),
+        shm_size: Some(if h.shm_size > 0 { h.shm_size } else { 64 << 20 }),
+        sysctls: non_empty_map(&h.sysctls),
+        ulimits: non_empty(
+            h.ulimits
+                .iter()
+                .map(|u| super::models::ResourcesUlimits { name: Some(u.name.clone()), soft: Some(u.soft), hard: Some(u.hard) })
+                .collect(),
+        ),
+        oom_kill_disable: Some(h.oom_kill_disable.unwrap_or(false)),
+        memory_swap: Some(h.memory_swap),
+        memory_swappiness: h.memory_swappiness,
+        memory_reservation: Some(h.memory_reservation),
+        cpuset_cpus: Some(h.cpuset_cpus.clone()),
+        cpuset_mems: Some(h.cpuset_mems.clone()),
+        cpu_realtime_period: Some(h.cpu_realtime_period),
+        cpu_realtime_runtime: Some(h.cpu_realtime_runtime),
+        isolation: Some(if h.isolation.is_empty() { HostConfigIsolationEnum::EMPTY } else { HostConfigIsolationEnum::DEFAULT }),
+        init: h.init,
         ..Default::default()
     }
+}
+
+fn non_empty_map(m: &std::collections::BTreeMap<String, String>) -> Option<HashMap<String, String>> {
+    (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
 fn docker_config(record: &ContainerRecord) -> ContainerConfig {

@@ -8,7 +8,9 @@
 pub mod hub;
 mod io;
 pub mod lifecycle;
+pub mod limits;
 pub mod logconfig;
+pub mod update;
 pub mod stats;
 pub mod validate;
 pub mod wait;
@@ -60,6 +62,8 @@ pub struct ContainerService {
     pub(crate) host_facts: crate::confine::HostFacts,
     /// The host's cgroups and the driver in use (found once at start).
     pub(crate) cgroups: Arc<crate::cgroups::Cgroups>,
+    /// What the host supports of the resource options (found once at start).
+    pub(crate) limits: limits::HostLimits,
 }
 
 impl ContainerService {
@@ -75,7 +79,7 @@ impl ContainerService {
         exec_root: PathBuf,
         cgroups: Arc<crate::cgroups::Cgroups>,
     ) -> Self {
-        ContainerService { store, ctd, images, runtimes, events, metrics, hubs: Mutex::new(HashMap::new()), me: Mutex::new(std::sync::Weak::new()), fifo_root: exec_root.join("fifo"), shutting_down: Default::default(), host_facts: crate::confine::HostFacts::read(), cgroups }
+        ContainerService { store, ctd, images, runtimes, events, metrics, hubs: Mutex::new(HashMap::new()), me: Mutex::new(std::sync::Weak::new()), fifo_root: exec_root.join("fifo"), shutting_down: Default::default(), host_facts: crate::confine::HostFacts::read(), limits: limits::HostLimits::read(&cgroups), cgroups }
     }
 
     /// Registers the `Arc` this service lives in (done by [`crate::Engine::start`]).
@@ -135,6 +139,8 @@ impl ContainerService {
     /// created when any input is wrong.
     pub async fn create(&self, mut req: CreateRequest) -> Result<Arc<ContainerRecord>> {
         validate::normalize(&mut req.config, &mut req.host_config)?;
+        self.limits.apply_defaults(&mut req.host_config);
+        self.limits.check(&req.host_config)?;
         let image = self.images.resolve(&req.image).await?;
         merge_image_defaults(&mut req.config, &image.defaults);
 
@@ -150,6 +156,7 @@ impl ContainerService {
         }
         drop(resolved);
         let log_config = logconfig::resolve(&req.log_config, &snap)?;
+        let init = init_binary(&req.host_config, &snap)?;
         // Build the spec once now so bad input fails here, not at start.
         spec::build(&spec::SpecInput {
             id: "0",
@@ -159,6 +166,7 @@ impl ContainerService {
             image: &ImageDefaults::default(),
             etc: None,
             confine: &confine,
+            joins: &spec::Joins::placeholder(&req.host_config, init),
         })?;
 
         let new = NewContainer {
@@ -215,6 +223,32 @@ impl ContainerService {
             .await
             .map_err(|e| EngineError::Internal(format!("record update task failed: {e}")))??)
     }
+}
+
+/// Debian's static tini, which dockerd's own `docker-init` is: it runs in
+/// any image, with or without a libc.
+pub const DEFAULT_INIT: &str = "/usr/bin/tini-static";
+
+/// The init binary a container runs as PID 1 (`Init`, else daemon.json
+/// `init`), from `init-path` or [`DEFAULT_INIT`]; `None` without one. A
+/// missing binary is refused, saying what to install.
+pub(crate) fn init_binary(h: &HostConfig, snap: &berth_config::Snapshot) -> Result<Option<PathBuf>> {
+    if !h.init.unwrap_or(snap.config.init) {
+        return Ok(None);
+    }
+    let path = snap.config.init_path.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_INIT));
+    if !path.is_file() {
+        let hint = if snap.config.init_path.is_some() {
+            "fix init-path in daemon.json".to_string()
+        } else {
+            "install Debian's tini package (apt-get install tini) or set init-path in daemon.json".to_string()
+        };
+        return Err(EngineError::InvalidParameter(format!(
+            "Init: the init binary {} is missing: {hint}",
+            path.display()
+        )));
+    }
+    Ok(Some(path))
 }
 
 /// Docker's merge of image defaults into a container's config: a container

@@ -56,6 +56,9 @@ pub enum CreateError {
     /// Something Docker has that berth does not do yet.
     #[error("{0}")]
     Unsupported(String),
+    /// Any other invalid setting, with dockerd's message.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// dockerd's minimum memory limit (6 MiB).
@@ -64,6 +67,8 @@ pub const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 pub const DEFAULT_CPU_PERIOD: i64 = 100_000;
 /// The kernel's `HOST_NAME_MAX`.
 pub const MAX_HOSTNAME: usize = 64;
+/// dockerd's default `/dev/shm` size (its `default-shm-size`, 64 MiB).
+pub const DEFAULT_SHM_SIZE: i64 = 64 * 1024 * 1024;
 
 /// Checks and normalises a new container's settings. Confinement options
 /// (capabilities, security options, devices) are checked by
@@ -78,7 +83,158 @@ pub fn normalize(config: &mut ContainerConfig, host: &mut HostConfig) -> Result<
     if host.pids_limit.is_some_and(|n| n <= 0) {
         host.pids_limit = None;
     }
+    check_namespaces(config, host)?;
+    check_sysctls(host)?;
     Ok(())
+}
+
+fn invalid(msg: String) -> CreateError {
+    CreateError::Invalid(msg)
+}
+
+/// The container named by a `container:<name|id>` mode.
+pub fn joined_container(mode: &str) -> Option<&str> {
+    mode.strip_prefix("container:")
+}
+
+/// PID, IPC, UTS and cgroup namespace modes, the isolation and the shm
+/// size, with dockerd's messages; `""` IPC mode becomes dockerd's default
+/// `private`, a 0 shm size its default 64 MiB.
+fn check_namespaces(c: &ContainerConfig, h: &mut HostConfig) -> Result<(), CreateError> {
+    match h.pid_mode.as_str() {
+        "" | "host" => {}
+        m if joined_container(m).is_some_and(|x| !x.is_empty()) => {}
+        m => return Err(invalid(format!("invalid PID mode: {m}"))),
+    }
+    match h.ipc_mode.as_str() {
+        "" => h.ipc_mode = "private".into(),
+        "private" | "shareable" | "host" | "none" => {}
+        m if joined_container(m).is_some_and(|x| !x.is_empty()) => {}
+        m => return Err(invalid(format!("invalid IPC mode: {m}"))),
+    }
+    match h.uts_mode.as_str() {
+        "" => {}
+        "host" if !c.hostname.is_empty() => return Err(invalid("conflicting options: hostname and the UTS mode".into())),
+        "host" => {}
+        m => return Err(invalid(format!("invalid UTS mode: {m}"))),
+    }
+    match h.cgroupns_mode.as_str() {
+        "" | "private" | "host" => {}
+        m => return Err(invalid(format!("invalid cgroup namespace mode: {m}"))),
+    }
+    if !(h.isolation.is_empty() || h.isolation.eq_ignore_ascii_case("default")) {
+        return Err(invalid(format!("Invalid isolation: {:?} - linux only supports 'default'", h.isolation)));
+    }
+    if h.shm_size < 0 {
+        return Err(invalid("SHM size can not be less than 0".into()));
+    }
+    if h.shm_size == 0 {
+        h.shm_size = DEFAULT_SHM_SIZE;
+    }
+    Ok(())
+}
+
+/// The IPC sysctls a private IPC namespace holds (runc's list).
+const IPC_SYSCTLS: &[&str] = &[
+    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
+/// Only sysctls of a namespace the container has its own of (runc's rules
+/// and messages, checked here so every runtime refuses alike and at create).
+fn check_sysctls(h: &HostConfig) -> Result<(), CreateError> {
+    for (k, v) in &h.sysctls {
+        if v.contains('\n') || k.contains(['/', '\n', ' ']) || k.is_empty() {
+            return Err(invalid(format!("invalid sysctl {k:?}={v:?}")));
+        }
+        if IPC_SYSCTLS.contains(&k.as_str()) || k.starts_with("fs.mqueue.") {
+            if h.ipc_mode == "host" {
+                return Err(invalid(format!("sysctl {k:?} is not allowed in the hosts ipc namespace")));
+            }
+            continue;
+        }
+        if k.starts_with("net.") {
+            if h.network_mode == "host" {
+                return Err(invalid(format!("sysctl {k:?} is not allowed in the hosts network namespace")));
+            }
+            continue;
+        }
+        if h.uts_mode != "host" {
+            match k.as_str() {
+                "kernel.domainname" => continue,
+                "kernel.hostname" => {
+                    return Err(invalid(format!("sysctl {k:?} is not allowed as it conflicts with the OCI \"hostname\" field")))
+                }
+                _ => {}
+            }
+        }
+        return Err(invalid(format!("sysctl {k:?} is not in a separate kernel namespace")));
+    }
+    Ok(())
+}
+
+/// dockerd's tmpfs mount options (`MergeTmpfsOptions`): its defaults
+/// `noexec,nosuid,nodev,rprivate` and then the given ones, the later of two
+/// flags that set the same thing (`exec` after `noexec`) and of two `size=`
+/// winning.
+pub fn tmpfs_options(data: &str) -> Result<Vec<String>, CreateError> {
+    let mut options: Vec<&str> = vec!["noexec", "nosuid", "nodev", "rprivate"];
+    if !data.is_empty() {
+        options.extend(data.split(','));
+    }
+    let mut seen_flags: Vec<&str> = Vec::new();
+    let mut seen_data: Vec<&str> = Vec::new();
+    let mut out: Vec<String> = Vec::new();
+    for o in options.into_iter().rev() {
+        if o == "defaults" {
+            continue;
+        }
+        if let Some(key) = tmpfs_flag_key(o) {
+            if !seen_flags.contains(&key) {
+                seen_flags.push(key);
+                out.push(o.to_string());
+            }
+            continue;
+        }
+        match o.split_once('=') {
+            Some((k, _)) if matches!(k, "size" | "mode" | "uid" | "gid" | "nr_inodes" | "nr_blocks" | "mpol") => {
+                if !seen_data.contains(&k) {
+                    seen_data.push(k);
+                    out.push(o.to_string());
+                }
+            }
+            _ => {
+                let parts: Vec<&str> = o.splitn(2, '=').collect();
+                return Err(invalid(format!("Invalid tmpfs option {parts:?}")));
+            }
+        }
+    }
+    // Collected from the end (linear for any number of options).
+    out.reverse();
+    Ok(out)
+}
+
+/// The mount flag an option sets or clears (flags that undo each other
+/// share a key; all propagation modes share one).
+fn tmpfs_flag_key(o: &str) -> Option<&'static str> {
+    Some(match o {
+        "ro" | "rw" => "rdonly",
+        "suid" | "nosuid" => "nosuid",
+        "dev" | "nodev" => "nodev",
+        "exec" | "noexec" => "noexec",
+        "sync" | "async" => "sync",
+        "dirsync" => "dirsync",
+        "remount" => "remount",
+        "mand" | "nomand" => "mand",
+        "atime" | "noatime" => "noatime",
+        "diratime" | "nodiratime" => "nodiratime",
+        "bind" => "bind",
+        "rbind" => "rbind",
+        "relatime" | "norelatime" => "relatime",
+        "strictatime" | "nostrictatime" => "strictatime",
+        "unbindable" | "runbindable" | "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => "propagation",
+        _ => return None,
+    })
 }
 
 fn check_config(c: &ContainerConfig) -> Result<(), CreateError> {
@@ -121,7 +277,7 @@ pub fn normalize_network_mode(mode: &str) -> Result<String, CreateError> {
     }
 }
 
-fn check_restart_policy(h: &HostConfig) -> Result<(), CreateError> {
+pub fn check_restart_policy(h: &HostConfig) -> Result<(), CreateError> {
     let p = &h.restart_policy;
     match p.name.as_str() {
         "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
@@ -195,6 +351,18 @@ fn check_mounts(h: &HostConfig) -> Result<(), CreateError> {
             return Err(CreateError::DuplicateMountPoint(m.target.clone()));
         }
     }
+    for (dest, data) in &h.tmpfs {
+        if clean_path(dest) == "/" {
+            return Err(invalid("invalid specification: destination can't be '/'".into()));
+        }
+        if !dest.starts_with('/') {
+            return Err(invalid(format!("invalid mount path: '{dest}' mount path must be absolute")));
+        }
+        if !targets.insert(clean_path(dest)) {
+            return Err(CreateError::DuplicateMountPoint(dest.clone()));
+        }
+        tmpfs_options(data)?;
+    }
     Ok(())
 }
 
@@ -214,6 +382,41 @@ fn check_resources(h: &mut HostConfig) -> Result<(), CreateError> {
         _ if h.cpu_period > 0 => return Err(CreateError::NanoCpusConflict("Period")),
         _ if h.cpu_quota > 0 => return Err(CreateError::NanoCpusConflict("Quota")),
         _ => {}
+    }
+    check_memory(h, false)?;
+    if h.cpu_realtime_period != 0 && h.cpu_realtime_runtime != 0 && h.cpu_realtime_runtime > h.cpu_realtime_period {
+        return Err(invalid("cpu-rt-runtime cannot be higher than cpu-rt-period".into()));
+    }
+    if h.cpu_realtime_period < 0 || h.cpu_realtime_runtime < 0 {
+        return Err(invalid("CPU real-time period and runtime cannot be negative".into()));
+    }
+    Ok(())
+}
+
+/// dockerd's memory rules (`update`: checking a `docker update`, where a
+/// swap limit may come without a memory limit).
+pub fn check_memory(h: &mut HostConfig, update: bool) -> Result<(), CreateError> {
+    if h.memory > 0 && h.memory_swap > 0 && h.memory_swap < h.memory {
+        return Err(invalid("Minimum memoryswap limit should be larger than memory limit, see usage".into()));
+    }
+    if h.memory == 0 && h.memory_swap > 0 && !update {
+        return Err(invalid("You should always set the Memory limit when using Memoryswap limit, see usage".into()));
+    }
+    if h.memory_swap < -1 {
+        return Err(invalid(format!("invalid memory swap limit {}: -1 (unlimited), 0 (unset) or a size in bytes", h.memory_swap)));
+    }
+    match h.memory_swappiness {
+        Some(-1) => h.memory_swappiness = None,
+        Some(s) if !(0..=100).contains(&s) => {
+            return Err(invalid(format!("Invalid value: {s}, valid memory swappiness range is 0-100")))
+        }
+        _ => {}
+    }
+    if h.memory_reservation > 0 && h.memory_reservation < MIN_MEMORY {
+        return Err(invalid("Minimum memory reservation allowed is 6MB".into()));
+    }
+    if h.memory > 0 && h.memory_reservation > 0 && h.memory < h.memory_reservation {
+        return Err(invalid("Minimum memory limit can not be less than memory reservation limit, see usage".into()));
     }
     Ok(())
 }
