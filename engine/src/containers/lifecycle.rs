@@ -134,6 +134,7 @@ impl ContainerService {
         // /etc/group once its filesystem's mounts are known (below); the
         // spec is built first so that bad input fails before anything runs.
         let cgroups_path = self.cgroups.spec_path(self.ctd.client.namespace(), id);
+        self.check_realtime(rec).await?;
         let joins = self.joins(rec, snap).await?;
         let spec = spec::build(&spec::SpecInput {
             id,
@@ -773,6 +774,34 @@ impl ContainerService {
             _ => {}
         }
         Ok(joins)
+    }
+
+    /// A real-time CPU runtime needs the parent cgroup to have that much to
+    /// hand out (v1 `cpu.rt_runtime_us`); berth, like dockerd without its
+    /// `cpu-rt-runtime` option, gives its cgroup none, so the runtime would
+    /// fail with a bare "invalid argument". Says why instead.
+    async fn check_realtime(&self, rec: &ContainerRecord) -> Result<()> {
+        let want = rec.host_config.cpu_realtime_runtime;
+        if want <= 0 {
+            return Ok(());
+        }
+        let Some(cpu) = self.cgroups.hierarchy().v1_mount("cpu").map(|m| m.to_path_buf()) else { return Ok(()) };
+        let rel = self.cgroups.relative_dir(self.ctd.client.namespace(), &rec.id);
+        let parent = cpu.join(rel.parent().unwrap_or(std::path::Path::new("")));
+        let file = parent.join("cpu.rt_runtime_us");
+        let have = tokio::task::spawn_blocking({
+            let file = file.clone();
+            move || std::fs::read_to_string(file).ok().and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(0)
+        })
+        .await
+        .unwrap_or(0);
+        if have < want {
+            return Err(EngineError::InvalidParameter(format!(
+                "CpuRealtimeRuntime {want}: the daemon's cgroup has {have} µs of real-time CPU time to hand out ({}); berth has no cpu-rt-runtime option to give it some yet",
+                file.display()
+            )));
+        }
+        Ok(())
     }
 
     /// The pid of a running (not restarting) container, for joining its
