@@ -129,6 +129,14 @@ pub async fn read_create_request(req: axum::extract::Request, name: Option<&str>
 /// `name`: decoded, checked for unsupported fields and mapped. Pure; the
 /// fuzz target `create` calls it.
 pub fn parse_create_request(bytes: &[u8], name: Option<&str>) -> Result<CreateRequest, ApiError> {
+    // dockerd's decoder matches field names in any case (docker-py sends
+    // `CPURealtimePeriod`): the fields berth maps are renamed to the
+    // model's spelling first.
+    let renamed = serde_json::from_slice::<Value>(bytes).ok().and_then(|mut v| {
+        let hc = v.get_mut("HostConfig")?;
+        canonical_keys(hc, MAPPED_HOST_CONFIG).then(|| serde_json::to_vec(&v).ok()).flatten()
+    });
+    let bytes = renamed.as_deref().unwrap_or(bytes);
     let mut body = decode_create_body(bytes)?;
     // The body decoded, so it is JSON.
     let raw: Value = serde_json::from_slice(bytes).unwrap_or_default();
@@ -138,6 +146,25 @@ pub fn parse_create_request(bytes: &[u8], name: Option<&str>) -> Result<CreateRe
         return Err(CreateError::Unsupported(unsupported).into());
     }
     Ok(from_docker(body, name)?)
+}
+
+/// Renames the keys of object `v` that spell one of `known` in another
+/// case (unless that spelling is there too) to `known`'s spelling, as Go's
+/// decoder reads them; whether any was renamed.
+pub fn canonical_keys(v: &mut Value, known: &[&str]) -> bool {
+    let Some(o) = v.as_object_mut() else { return false };
+    let renames: Vec<(String, &str)> = o
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .filter_map(|k| known.iter().find(|n| n.eq_ignore_ascii_case(k)).map(|n| (k.clone(), *n)))
+        .filter(|(_, n)| !o.contains_key(*n))
+        .collect();
+    for (from, to) in &renames {
+        if let Some(x) = o.remove(from) {
+            o.insert(to.to_string(), x);
+        }
+    }
+    !renames.is_empty()
 }
 
 /// docker-py (`create_container(runtime=…)`) sends the runtime at the top
@@ -473,6 +500,9 @@ mod tests {
         assert_eq!(e.message, "invalid cgroup namespace mode: shared");
         let b = decode_create_body(br#"{"Image":"bb","HostConfig":{"Isolation":"Default"}}"#).unwrap();
         assert_eq!(from_docker(b, None).unwrap().host_config.isolation, "default");
+        // Any case, as Go decodes (docker-py's spelling).
+        let r = parse_create_request(br#"{"Image":"bb","HostConfig":{"CPURealtimePeriod":1000,"cpurealtimeruntime":500}}"#, None).unwrap();
+        assert_eq!((r.host_config.cpu_realtime_period, r.host_config.cpu_realtime_runtime), (1000, 500));
     }
 
     #[test]

@@ -45,6 +45,11 @@ fn unset(key: &str, v: &Value) -> bool {
 
 /// The whole update body: decoded, checked for unsupported fields, mapped.
 pub fn parse_update_request(bytes: &[u8]) -> Result<UpdateRequest, ApiError> {
+    // Field names in any case, as dockerd reads them.
+    let renamed = serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|mut v| super::create::canonical_keys(&mut v, MAPPED).then(|| serde_json::to_vec(&v).ok()).flatten());
+    let bytes = renamed.as_deref().unwrap_or(bytes);
     let body: ContainerUpdateBody = match decode_json(bytes) {
         Ok(b) => b,
         Err(BodyError::Type { path, .. }) if path == "RestartPolicy.Name" => {
