@@ -614,6 +614,81 @@ mod tests {
         assert!(build(&SpecInput { id: "abc", cgroups_path: "/berth/abc", config: &c, host: &h, image: &img, etc: None, confine: &conf, joins: &Joins::default() }).unwrap_err().to_string().contains("not supported by berth yet"));
     }
 
+    fn spec_json(h: &HostConfig, joins: &Joins) -> serde_json::Value {
+        let (c, img, conf) = (cfg(&["sleep", "1"]), ImageDefaults::default(), crate::confine::test_support::default_confinement());
+        let spec = build(&SpecInput { id: "abcdef0123456789", cgroups_path: "/berth/abc", config: &c, host: h, image: &img, etc: None, confine: &conf, joins }).unwrap();
+        serde_json::to_value(&spec).unwrap()
+    }
+
+    fn namespaces(j: &serde_json::Value) -> Vec<String> {
+        j["linux"]["namespaces"].as_array().unwrap().iter().map(|n| format!("{}{}", n["type"].as_str().unwrap(), n["path"].as_str().map(|p| format!("={p}")).unwrap_or_default())).collect()
+    }
+
+    fn mount_of<'a>(j: &'a serde_json::Value, dest: &str) -> Option<&'a serde_json::Value> {
+        j["mounts"].as_array().unwrap().iter().find(|m| m["destination"] == dest)
+    }
+
+    #[test]
+    fn namespaces_follow_the_modes() {
+        let j = spec_json(&HostConfig::default(), &Joins::default());
+        assert_eq!(namespaces(&j), ["pid", "ipc", "uts", "mount", "network"]);
+        assert_eq!(j["hostname"], "abcdef012345");
+        let h = HostConfig { pid_mode: "host".into(), ipc_mode: "host".into(), uts_mode: "host".into(), cgroupns_mode: "private".into(), ..Default::default() };
+        let j = spec_json(&h, &Joins { shm: Some("/dev/shm".into()), ..Default::default() });
+        assert_eq!(namespaces(&j), ["mount", "network", "cgroup"]);
+        assert!(j.get("hostname").is_none_or(|v| v.is_null()), "the host's UTS namespace keeps the host's name: {}", j["hostname"]);
+        assert_eq!(mount_of(&j, "/dev/shm").unwrap()["source"], "/dev/shm");
+        let h = HostConfig { pid_mode: "container:a".into(), ipc_mode: "container:b".into(), ..Default::default() };
+        let joins = Joins { pid_ns: Some("/proc/7/ns/pid".into()), ipc_ns: Some("/proc/8/ns/ipc".into()), shm: Some("/data/b/shm".into()), init: None };
+        let j = spec_json(&h, &joins);
+        assert_eq!(namespaces(&j), ["pid=/proc/7/ns/pid", "ipc=/proc/8/ns/ipc", "uts", "mount", "network"]);
+        assert_eq!(mount_of(&j, "/dev/shm").unwrap()["type"], "bind");
+        assert_eq!(mount_of(&j, "/dev/shm").unwrap()["source"], "/data/b/shm");
+        // A join the start did not resolve is an error, never a fresh namespace.
+        let (c, img, conf) = (cfg(&["true"]), ImageDefaults::default(), crate::confine::test_support::default_confinement());
+        let e = build(&SpecInput { id: "abc", cgroups_path: "/b", config: &c, host: &h, image: &img, etc: None, confine: &conf, joins: &Joins::default() });
+        assert!(e.unwrap_err().to_string().contains("no namespace found for PID mode container:a"));
+        // IPC none: no /dev/shm at all.
+        let j = spec_json(&HostConfig { ipc_mode: "none".into(), ..Default::default() }, &Joins::default());
+        assert!(mount_of(&j, "/dev/shm").is_none());
+    }
+
+    #[test]
+    fn mounts_limits_sysctls_and_init() {
+        let h = HostConfig {
+            shm_size: 1 << 20,
+            tmpfs: [("/t".to_string(), "size=3m,exec".to_string()), ("/dev/mqueue".to_string(), String::new())].into_iter().collect(),
+            sysctls: [("net.ipv4.ip_unprivileged_port_start".to_string(), "1024".to_string()), ("kernel.shmmni".to_string(), "100".to_string())].into_iter().collect(),
+            ulimits: vec![berth_store::Ulimit { name: "nofile".into(), soft: 10, hard: 20 }],
+            memory: 64 << 20,
+            memory_swap: 128 << 20,
+            memory_swappiness: Some(40),
+            memory_reservation: 32 << 20,
+            oom_kill_disable: Some(true),
+            cpuset_cpus: "0-1".into(),
+            cpuset_mems: "0".into(),
+            cpu_realtime_period: 1000,
+            cpu_realtime_runtime: 500,
+            ..Default::default()
+        };
+        let j = spec_json(&h, &Joins { init: Some("/usr/bin/tini-static".into()), ..Default::default() });
+        assert_eq!(mount_of(&j, "/dev/shm").unwrap()["options"], serde_json::json!(["nosuid", "noexec", "nodev", "mode=1777", "size=1048576"]));
+        assert_eq!(mount_of(&j, "/t").unwrap()["options"], serde_json::json!(["nosuid", "nodev", "rprivate", "size=3m", "exec"]));
+        // The user's /dev/mqueue replaces the default one.
+        let mq: Vec<_> = j["mounts"].as_array().unwrap().iter().filter(|m| m["destination"] == "/dev/mqueue").collect();
+        assert_eq!((mq.len(), mq[0]["type"].as_str()), (1, Some("tmpfs")));
+        assert_eq!(j["linux"]["sysctl"]["net.ipv4.ip_unprivileged_port_start"], "1024", "the container's own win");
+        assert_eq!(j["linux"]["sysctl"]["kernel.shmmni"], "100");
+        assert_eq!(j["process"]["rlimits"], serde_json::json!([{"type": "RLIMIT_NOFILE", "hard": 20, "soft": 10}]));
+        let r = &j["linux"]["resources"];
+        assert_eq!(r["memory"], serde_json::json!({"limit": 64 << 20, "swap": 128 << 20, "reservation": 32 << 20, "swappiness": 40, "disableOOMKiller": true}));
+        assert_eq!((&r["cpu"]["cpus"], &r["cpu"]["mems"], &r["cpu"]["realtimePeriod"], &r["cpu"]["realtimeRuntime"]), (&serde_json::json!("0-1"), &serde_json::json!("0"), &serde_json::json!(1000), &serde_json::json!(500)));
+        // Init: tini as PID 1, read-only, then `--` and the command.
+        assert_eq!(j["process"]["args"], serde_json::json!(["/sbin/docker-init", "--", "sleep", "1"]));
+        let init = mount_of(&j, "/sbin/docker-init").unwrap();
+        assert_eq!((init["source"].as_str(), init["options"].clone()), (Some("/usr/bin/tini-static"), serde_json::json!(["bind", "ro"])));
+    }
+
     #[test]
     fn the_cgroups_path_follows_the_driver() {
         use crate::cgroups::{Cgroups, Hierarchy};

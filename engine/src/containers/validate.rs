@@ -514,6 +514,98 @@ mod tests {
     }
 
     #[test]
+    fn namespace_modes_isolation_and_shm() {
+        let h = ok(HostConfig::default());
+        assert_eq!((h.ipc_mode.as_str(), h.shm_size), ("private", DEFAULT_SHM_SIZE), "dockerd's defaults");
+        for (field, good, bad, msg) in [
+            ("pid", &["host", "container:x"][..], &["bogus", "container:"][..], "invalid PID mode: "),
+            ("ipc", &["private", "shareable", "host", "none", "container:x"][..], &["bogus", "container:"][..], "invalid IPC mode: "),
+            ("uts", &["host"][..], &["bogus", "private"][..], "invalid UTS mode: "),
+            ("cgroupns", &["host", "private"][..], &["bogus"][..], "invalid cgroup namespace mode: "),
+        ] {
+            let with = |v: &str| {
+                let mut h = HostConfig::default();
+                *match field {
+                    "pid" => &mut h.pid_mode,
+                    "ipc" => &mut h.ipc_mode,
+                    "uts" => &mut h.uts_mode,
+                    _ => &mut h.cgroupns_mode,
+                } = v.to_string();
+                h
+            };
+            for g in good {
+                ok(with(g));
+            }
+            for b in bad {
+                assert_eq!(err(with(b)), format!("{msg}{b}"));
+            }
+        }
+        let e = normalize(&mut ContainerConfig { hostname: "x".into(), ..Default::default() }, &mut HostConfig { uts_mode: "host".into(), ..Default::default() });
+        assert_eq!(e.unwrap_err().to_string(), "conflicting options: hostname and the UTS mode");
+        ok(HostConfig { isolation: "Default".into(), ..Default::default() });
+        assert_eq!(err(HostConfig { isolation: "hyperv".into(), ..Default::default() }), "Invalid isolation: \"hyperv\" - linux only supports 'default'");
+        assert_eq!(err(HostConfig { shm_size: -1, ..Default::default() }), "SHM size can not be less than 0");
+        assert_eq!(ok(HostConfig { shm_size: 1, ..Default::default() }).shm_size, 1);
+    }
+
+    #[test]
+    fn sysctls_need_a_namespace_of_their_own() {
+        let s = |k: &str, net: &str, ipc: &str, uts: &str| {
+            let h = HostConfig {
+                sysctls: [(k.to_string(), "1".to_string())].into_iter().collect(),
+                network_mode: net.into(),
+                ipc_mode: ipc.into(),
+                uts_mode: uts.into(),
+                ..Default::default()
+            };
+            normalize(&mut ContainerConfig::default(), &mut h.clone()).err().map(|e| e.to_string())
+        };
+        assert_eq!(s("net.ipv4.ip_forward", "none", "", ""), None);
+        assert_eq!(s("net.ipv4.ip_forward", "host", "", "").unwrap(), "sysctl \"net.ipv4.ip_forward\" is not allowed in the hosts network namespace");
+        assert_eq!(s("kernel.shmmax", "none", "", ""), None);
+        assert_eq!(s("fs.mqueue.msg_max", "none", "shareable", ""), None);
+        assert_eq!(s("kernel.shmmax", "none", "host", "").unwrap(), "sysctl \"kernel.shmmax\" is not allowed in the hosts ipc namespace");
+        assert_eq!(s("kernel.domainname", "none", "", ""), None);
+        assert!(s("kernel.domainname", "none", "", "host").unwrap().contains("is not in a separate kernel namespace"));
+        assert!(s("kernel.hostname", "none", "", "").unwrap().contains("conflicts with the OCI \"hostname\" field"));
+        assert_eq!(s("vm.swappiness", "none", "", "").unwrap(), "sysctl \"vm.swappiness\" is not in a separate kernel namespace");
+        assert!(s("net.a\nb", "none", "", "").unwrap().starts_with("invalid sysctl"));
+    }
+
+    #[test]
+    fn tmpfs_options_merge_as_dockerd() {
+        assert_eq!(tmpfs_options("").unwrap(), ["noexec", "nosuid", "nodev", "rprivate"]);
+        assert_eq!(tmpfs_options("size=3m").unwrap(), ["noexec", "nosuid", "nodev", "rprivate", "size=3m"]);
+        // The later of two options for the same flag or key wins.
+        assert_eq!(tmpfs_options("exec,size=1m,size=2m,rshared").unwrap(), ["nosuid", "nodev", "exec", "size=2m", "rshared"]);
+        assert_eq!(tmpfs_options("defaults,ro").unwrap(), ["noexec", "nosuid", "nodev", "rprivate", "ro"]);
+        assert_eq!(tmpfs_options("bogus").unwrap_err().to_string(), "Invalid tmpfs option [\"bogus\"]");
+        assert_eq!(tmpfs_options("size").unwrap_err().to_string(), "Invalid tmpfs option [\"size\"]");
+        assert_eq!(tmpfs_options("foo=1").unwrap_err().to_string(), "Invalid tmpfs option [\"foo\", \"1\"]");
+        let t = |d: &str| HostConfig { tmpfs: [(d.to_string(), String::new())].into_iter().collect(), ..Default::default() };
+        assert_eq!(err(t("/")), "invalid specification: destination can't be '/'");
+        assert_eq!(err(t("rel")), "invalid mount path: 'rel' mount path must be absolute");
+        assert_eq!(err(HostConfig { binds: vec!["/h:/x".into()], ..t("/x/") }), "Duplicate mount point: /x/");
+    }
+
+    #[test]
+    fn memory_rules() {
+        let m = |memory: i64, swap: i64, res: i64| HostConfig { memory: memory << 20, memory_swap: swap << 20, memory_reservation: res << 20, ..Default::default() };
+        ok(m(64, 128, 32));
+        ok(HostConfig { memory: 64 << 20, memory_swap: -1, ..Default::default() });
+        assert_eq!(err(m(64, 32, 0)), "Minimum memoryswap limit should be larger than memory limit, see usage");
+        assert_eq!(err(m(0, 32, 0)), "You should always set the Memory limit when using Memoryswap limit, see usage");
+        assert_eq!(err(m(0, 0, 1)), "Minimum memory reservation allowed is 6MB");
+        assert_eq!(err(m(64, 0, 128)), "Minimum memory limit can not be less than memory reservation limit, see usage");
+        assert_eq!(ok(HostConfig { memory_swappiness: Some(-1), ..Default::default() }).memory_swappiness, None);
+        assert_eq!(err(HostConfig { memory_swappiness: Some(101), ..Default::default() }), "Invalid value: 101, valid memory swappiness range is 0-100");
+        assert_eq!(
+            err(HostConfig { cpu_realtime_period: 1000, cpu_realtime_runtime: 2000, ..Default::default() }),
+            "cpu-rt-runtime cannot be higher than cpu-rt-period"
+        );
+    }
+
+    #[test]
     fn config_checks() {
         assert_eq!(
             err_config(ContainerConfig { working_dir: "rel".into(), ..Default::default() }),
