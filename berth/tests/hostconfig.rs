@@ -150,7 +150,7 @@ fn pid_ipc_uts_and_cgroup_namespaces() {
 
     // cgroup namespace: dockerd's default is the host's on v1, private on v2.
     let layout = Cgroups::detect(None).unwrap().layout();
-    assert_eq!(run(&d, &["--cgroupns", "private"], "readlink /proc/self/ns/cgroup") == host_ns("cgroup"), false);
+    assert_ne!(run(&d, &["--cgroupns", "private"], "readlink /proc/self/ns/cgroup"), host_ns("cgroup"));
     assert_eq!(run(&d, &["--cgroupns", "host"], "readlink /proc/self/ns/cgroup"), host_ns("cgroup"));
     let default_private = run(&d, &[], "readlink /proc/self/ns/cgroup") != host_ns("cgroup");
     assert_eq!(default_private, layout == Layout::Unified, "{layout:?}");

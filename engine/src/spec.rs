@@ -380,7 +380,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
         .into_iter()
         .filter(|m| {
             let d = m.destination().display().to_string();
-            !taken.contains(&d) && !(taken.contains("/dev") && d.starts_with("/dev/"))
+            !(taken.contains(&d) || taken.contains("/dev") && d.starts_with("/dev/"))
         })
         .collect();
     if let Some(etc) = input.etc {
