@@ -45,10 +45,16 @@ fn refused(d: &Daemon, opts: &[&str], msg: &str) {
 /// HostConfig (what the CLI would check itself before sending); the
 /// daemon's status and message.
 fn create_api(d: &Daemon, host_config: &str) -> (u16, String) {
+    let (status, v) = create_api_at(d, "1.41", host_config);
+    (status, v["message"].as_str().unwrap_or_default().to_owned())
+}
+
+/// [`create_api`] at API version `version`; the status and the JSON answer.
+fn create_api_at(d: &Daemon, version: &str, host_config: &str) -> (u16, serde_json::Value) {
     let body = format!(r#"{{"Image":"bb","Cmd":["true"],"HostConfig":{host_config}}}"#);
     let mut s = UnixStream::connect(d.sock()).unwrap();
     let req = format!(
-        "POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /v{version}/containers/create HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).unwrap();
@@ -56,8 +62,7 @@ fn create_api(d: &Daemon, host_config: &str) -> (u16, String) {
     s.read_to_string(&mut resp).unwrap();
     let status = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
     let body = resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    let msg = serde_json::from_str::<serde_json::Value>(body.trim()).ok().and_then(|v| v["message"].as_str().map(str::to_owned)).unwrap_or_default();
-    (status, msg)
+    (status, serde_json::from_str(body.trim()).unwrap_or_default())
 }
 
 /// The API refuses `host_config` with a 400 saying `msg`.
@@ -134,6 +139,10 @@ fn pid_ipc_uts_and_cgroup_namespaces() {
     assert!(!o.status.success() && text(&o).contains("is not running"), "{}", text(&o));
     d.ok(&["create", "--name", "defaults", "bb", "true"]);
     assert_eq!(inspect(&d, "defaults", "{{.HostConfig.IpcMode}}"), "private");
+    // Older clients get dockerd's defaults of their version.
+    let (status, v) = create_api_at(&d, "1.39", "{}");
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(inspect(&d, v["Id"].as_str().unwrap(), "{{.HostConfig.IpcMode}} {{.HostConfig.CgroupnsMode}}"), "shareable host");
     // The donor's /dev/shm is berth's tmpfs until it stops.
     let donor_id = inspect(&d, "donor", "{{.Id}}");
     let shm = |mounts: &str| mounts.lines().any(|l| l.contains(&donor_id) && l.contains("/shm ") && l.contains(" - tmpfs shm "));

@@ -148,6 +148,19 @@ pub fn parse_create_request(bytes: &[u8], name: Option<&str>) -> Result<CreateRe
     Ok(from_docker(body, name)?)
 }
 
+/// dockerd's defaults for older clients (its router's): API < 1.40 gets a
+/// `shareable` IPC namespace, API < 1.41 the host's cgroup namespace,
+/// unless the body says otherwise. Newer clients get the daemon's defaults
+/// (the engine's).
+pub fn version_defaults(h: &mut HostConfig, v: crate::version::RequestedVersion) {
+    if v.older_than(1, 40) && h.ipc_mode.is_empty() {
+        h.ipc_mode = "shareable".into();
+    }
+    if v.older_than(1, 41) && h.cgroupns_mode.is_empty() {
+        h.cgroupns_mode = "host".into();
+    }
+}
+
 /// Renames the keys of object `v` that spell one of `known` in another
 /// case (unless that spelling is there too) to `known`'s spelling, as Go's
 /// decoder reads them; whether any was renamed.
@@ -503,6 +516,22 @@ mod tests {
         // Any case, as Go decodes (docker-py's spelling).
         let r = parse_create_request(br#"{"Image":"bb","HostConfig":{"CPURealtimePeriod":1000,"cpurealtimeruntime":500}}"#, None).unwrap();
         assert_eq!((r.host_config.cpu_realtime_period, r.host_config.cpu_realtime_runtime), (1000, 500));
+    }
+
+    #[test]
+    fn older_clients_get_dockerds_defaults_of_their_version() {
+        use crate::version::RequestedVersion;
+        let mut h = HostConfig::default();
+        version_defaults(&mut h, RequestedVersion(1, 41));
+        assert_eq!(h, HostConfig::default(), "the daemon's defaults (the engine's)");
+        version_defaults(&mut h, RequestedVersion(1, 40));
+        assert_eq!((h.ipc_mode.as_str(), h.cgroupns_mode.as_str()), ("", "host"));
+        let mut h = HostConfig::default();
+        version_defaults(&mut h, RequestedVersion(1, 39));
+        assert_eq!((h.ipc_mode.as_str(), h.cgroupns_mode.as_str()), ("shareable", "host"));
+        let mut h = HostConfig { ipc_mode: "none".into(), cgroupns_mode: "private".into(), ..Default::default() };
+        version_defaults(&mut h, RequestedVersion(1, 24));
+        assert_eq!((h.ipc_mode.as_str(), h.cgroupns_mode.as_str()), ("none", "private"));
     }
 
     #[test]

@@ -96,7 +96,11 @@ async fn list(State(state): State<AppState>, Query(query): Q) -> Result<Response
 }
 
 async fn create(State(state): State<AppState>, Query(query): Q, req: Request) -> Result<Response, ApiError> {
-    let c = read_create_request(req, q(&query, "name")).await?;
+    let version = req.extensions().get::<crate::version::RequestedVersion>().copied();
+    let mut c = read_create_request(req, q(&query, "name")).await?;
+    if let Some(v) = version {
+        crate::docker::create::version_defaults(&mut c.host_config, v);
+    }
     let rec = state
         .engine
         .containers

@@ -770,6 +770,8 @@ impl ContainerService {
                 .map_err(|e| EngineError::Internal(format!("mounting the shareable /dev/shm of container {}: {e}", rec.id)))?;
                 joins.shm = Some(dir);
             }
+            // The container's own /dev/shm mount replaces the default one
+            // (so this is never mounted); it has nothing to share.
             "shareable" => joins.shm = Some(PathBuf::from("/dev/shm")),
             _ => {}
         }
