@@ -356,6 +356,7 @@ const NULL_KEYS: &[(&str, &[&str])] = &[
     ("", &["ExecIDs", "ResolvConfPath", "HostnamePath", "HostsPath"]),
     ("Config", &["Env", "Cmd", "Entrypoint", "Volumes", "OnBuild"]),
     ("HostConfig", &["Binds", "PidsLimit", "CapAdd", "CapDrop", "VolumesFrom", "Links", "ExtraHosts", "SecurityOpt"]),
+    ("HostConfig", &["MemorySwappiness", "Ulimits"]),
 ];
 
 /// The inspect document as sent on the wire: [`container_inspect`] plus
@@ -593,6 +594,32 @@ mod tests {
         assert_eq!(v["Config"]["Hostname"], "aaaaaaaaaaaa");
         assert_eq!(v["Driver"], "overlayfs");
         assert_eq!(v["NetworkSettings"]["IPAddress"], "");
+    }
+
+    #[test]
+    fn host_config_namespaces_and_resources() {
+        let mut r = running();
+        let v = container_inspect_json(&r, &InspectExtras::default());
+        let h = &v["HostConfig"];
+        // A record from before berth had them: what it ran with.
+        assert_eq!((&h["IpcMode"], &h["CgroupnsMode"], &h["ShmSize"]), (&serde_json::json!("private"), &serde_json::json!("host"), &serde_json::json!(64 << 20)));
+        assert!(h["MemorySwappiness"].is_null() && h["Ulimits"].is_null() && h.get("Init").is_none() && h.get("Tmpfs").is_none(), "{h}");
+        assert_eq!((&h["Isolation"], &h["OomKillDisable"]), (&serde_json::json!(""), &serde_json::json!(false)));
+        let hc = &mut r.host_config;
+        hc.tmpfs = [("/t".to_owned(), "size=3M".to_owned())].into();
+        hc.pid_mode = "container:x".into();
+        hc.ipc_mode = "shareable".into();
+        hc.cgroupns_mode = "private".into();
+        hc.ulimits = vec![berth_engine::model::Ulimit { name: "nofile".into(), soft: 1, hard: 2 }];
+        hc.memory_swappiness = Some(40);
+        hc.isolation = "default".into();
+        hc.init = Some(true);
+        let v = container_inspect_json(&r, &InspectExtras::default());
+        let h = &v["HostConfig"];
+        assert_eq!(h["Tmpfs"], serde_json::json!({"/t": "size=3M"}));
+        assert_eq!((&h["PidMode"], &h["IpcMode"], &h["CgroupnsMode"]), (&serde_json::json!("container:x"), &serde_json::json!("shareable"), &serde_json::json!("private")));
+        assert_eq!(h["Ulimits"], serde_json::json!([{"Name": "nofile", "Soft": 1, "Hard": 2}]));
+        assert_eq!((&h["MemorySwappiness"], &h["Isolation"], &h["Init"]), (&serde_json::json!(40), &serde_json::json!("default"), &serde_json::json!(true)));
     }
 
     #[test]
