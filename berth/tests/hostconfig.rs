@@ -102,7 +102,7 @@ fn tmpfs_and_shm() {
     d.ok(&["create", "--name", "tmp0", "bb", "true"]);
     assert_eq!(inspect(&d, "tmp0", "{{.HostConfig.ShmSize}}"), "67108864");
 
-    refused(&d, &["--tmpfs", "/t:bogus"], "Invalid tmpfs option [\"bogus\"]");
+    refused(&d, &["--tmpfs", "/t:bogus"], "invalid tmpfs option [\"bogus\"]");
     refused(&d, &["--tmpfs", "/:size=1m"], "invalid specification: destination can't be '/'");
     refused(&d, &["--tmpfs", "/x", "-v", "/tmp:/x"], "Duplicate mount point: /x");
 }
@@ -136,7 +136,7 @@ fn pid_ipc_uts_and_cgroup_namespaces() {
     assert!(!o.status.success() && text(&o).contains("non-shareable IPC (hint: use IpcMode:shareable for the donor container)"), "{}", text(&o));
     d.ok(&["create", "--name", "stopped", "--network", "none", "bb", "true"]);
     let o = d.docker(&["run", "--rm", "--network", "none", "--pid", "container:stopped", "bb", "true"]);
-    assert!(!o.status.success() && text(&o).contains("is not running"), "{}", text(&o));
+    assert!(!o.status.success() && text(&o).contains("container ") && text(&o).contains(" is not running"), "{}", text(&o));
     d.ok(&["create", "--name", "defaults", "bb", "true"]);
     assert_eq!(inspect(&d, "defaults", "{{.HostConfig.IpcMode}}"), "private");
     // Older clients get dockerd's defaults of their version.

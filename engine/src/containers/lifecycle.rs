@@ -742,8 +742,8 @@ impl ContainerService {
             joins.pid_ns = Some(PathBuf::from(format!("/proc/{pid}/ns/pid")));
         }
         if let Some(other) = validate::joined_container(&h.ipc_mode) {
-            let msg = format!("can't join IPC of container {other}");
-            let donor = self.get(other).map_err(|e| EngineError::InvalidParameter(format!("{msg}: {e}")))?;
+            let donor = self.get(other).map_err(|e| EngineError::InvalidParameter(format!("can't join IPC of container {other}: {e}")))?;
+            let msg = format!("can't join IPC of container {}", donor.id);
             let pid = self.running_pid(&donor, &msg)?;
             let shm = self.store.container_dir(&donor.id).join("shm");
             if donor.host_config.ipc_mode != "shareable" || !shm.is_dir() {
@@ -811,10 +811,10 @@ impl ContainerService {
     fn running_pid(&self, rec: &ContainerRecord, context: &str) -> Result<u32> {
         let prefix = if context.is_empty() { String::new() } else { format!("{context}: ") };
         if !rec.state.running || rec.state.pid == 0 {
-            return Err(EngineError::Conflict(format!("{prefix}Container {} is not running", rec.id)));
+            return Err(EngineError::Conflict(format!("{prefix}container {} is not running", rec.id)));
         }
         if rec.state.status == ContainerStatus::Restarting {
-            return Err(EngineError::Conflict(format!("{prefix}Container {} is restarting, wait until the container is running", rec.id)));
+            return Err(EngineError::Conflict(format!("{prefix}container {} is restarting, wait until the container is running", rec.id)));
         }
         Ok(rec.state.pid)
     }

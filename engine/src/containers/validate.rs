@@ -204,8 +204,9 @@ pub fn tmpfs_options(data: &str) -> Result<Vec<String>, CreateError> {
                 }
             }
             _ => {
-                let parts: Vec<&str> = o.splitn(2, '=').collect();
-                return Err(invalid(format!("Invalid tmpfs option {parts:?}")));
+                // Go's `%q` of the option split at its first `=`.
+                let parts: Vec<String> = o.splitn(2, '=').map(|p| format!("{p:?}")).collect();
+                return Err(invalid(format!("invalid tmpfs option [{}]", parts.join(" "))));
             }
         }
     }
@@ -579,9 +580,9 @@ mod tests {
         // The later of two options for the same flag or key wins.
         assert_eq!(tmpfs_options("exec,size=1m,size=2m,rshared").unwrap(), ["nosuid", "nodev", "exec", "size=2m", "rshared"]);
         assert_eq!(tmpfs_options("defaults,ro").unwrap(), ["noexec", "nosuid", "nodev", "rprivate", "ro"]);
-        assert_eq!(tmpfs_options("bogus").unwrap_err().to_string(), "Invalid tmpfs option [\"bogus\"]");
-        assert_eq!(tmpfs_options("size").unwrap_err().to_string(), "Invalid tmpfs option [\"size\"]");
-        assert_eq!(tmpfs_options("foo=1").unwrap_err().to_string(), "Invalid tmpfs option [\"foo\", \"1\"]");
+        assert_eq!(tmpfs_options("bogus").unwrap_err().to_string(), "invalid tmpfs option [\"bogus\"]");
+        assert_eq!(tmpfs_options("size").unwrap_err().to_string(), "invalid tmpfs option [\"size\"]");
+        assert_eq!(tmpfs_options("foo=1").unwrap_err().to_string(), "invalid tmpfs option [\"foo\" \"1\"]");
         let t = |d: &str| HostConfig { tmpfs: [(d.to_string(), String::new())].into_iter().collect(), ..Default::default() };
         assert_eq!(err(t("/")), "invalid specification: destination can't be '/'");
         assert_eq!(err(t("rel")), "invalid mount path: 'rel' mount path must be absolute");
