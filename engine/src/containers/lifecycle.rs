@@ -115,6 +115,8 @@ impl ContainerService {
         self.ensure_wrapper(id, &resolved).await?;
         // A reload since create may have changed what the runtime can do.
         resolved.check_network_mode(&rec.host_config.network_mode).map_err(EngineError::InvalidParameter)?;
+        let h = &rec.host_config;
+        resolved.check_namespace_modes(&h.pid_mode, &h.ipc_mode, &h.uts_mode).map_err(EngineError::InvalidParameter)?;
         if let Some(prev) = &rec.pinned_runtime {
             let now_binary = resolved.binary.as_ref().map(|b| b.display().to_string());
             if prev.binary != now_binary || prev.args != resolved.args || prev.shim != resolved.shim {

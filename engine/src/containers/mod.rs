@@ -150,6 +150,8 @@ impl ContainerService {
         }
         let resolved = crate::runtimes::resolve(&snap, &req.host_config.runtime).await?;
         resolved.check_network_mode(&req.host_config.network_mode).map_err(EngineError::InvalidParameter)?;
+        let h = &req.host_config;
+        resolved.check_namespace_modes(&h.pid_mode, &h.ipc_mode, &h.uts_mode).map_err(EngineError::InvalidParameter)?;
         let confine = self.confinement(&req.host_config, &snap).await?;
         if confine.custom_seccomp {
             resolved.check_custom_seccomp().map_err(EngineError::InvalidParameter)?;
