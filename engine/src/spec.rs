@@ -203,12 +203,13 @@ fn default_mounts(c: &Confinement, h: &HostConfig, joins: &Joins) -> Result<Vec<
         mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
     ];
     let shm_size = if h.shm_size > 0 { h.shm_size } else { crate::containers::validate::DEFAULT_SHM_SIZE };
-    if h.ipc_mode == "none" {
-    } else if needs_shm_dir(&h.ipc_mode) {
-        let dir = joins.shm.as_ref().ok_or_else(|| SpecError::Invalid(format!("no /dev/shm found for IPC mode {}", h.ipc_mode)))?;
-        mounts.push(mount("/dev/shm", "bind", &dir.display().to_string(), &["rbind", "rprivate"])?);
-    } else {
-        mounts.push(mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", &format!("size={shm_size}")])?);
+    match h.ipc_mode.as_str() {
+        "none" => {}
+        m if needs_shm_dir(m) => {
+            let dir = joins.shm.as_ref().ok_or_else(|| SpecError::Invalid(format!("no /dev/shm found for IPC mode {m}")))?;
+            mounts.push(mount("/dev/shm", "bind", &dir.display().to_string(), &["rbind", "rprivate"])?);
+        }
+        _ => mounts.push(mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", &format!("size={shm_size}")])?),
     }
     Ok(mounts)
 }

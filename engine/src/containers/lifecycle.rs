@@ -92,6 +92,8 @@ impl ContainerService {
                 };
                 let msg = e.to_string();
                 tracing::warn!(container = %rec.id, runtime = %rec.host_config.runtime, error = %msg, "container start failed");
+                // A shareable /dev/shm mounted for this start.
+                self.release_shm(&rec.id).await;
                 let _ = self
                     .update(&rec.id, move |r| {
                         r.state.exit_code = code;
@@ -735,7 +737,7 @@ impl ContainerService {
     /// donor's for `container:X`, the host's for `host`), and the init.
     async fn joins(&self, rec: &ContainerRecord, snap: &berth_config::Snapshot) -> Result<spec::Joins> {
         let h = &rec.host_config;
-        let mut joins = spec::Joins { init: super::init_binary(h, snap)?, ..Default::default() };
+        let mut joins = spec::Joins { init: super::init_binary(h, snap).await?, ..Default::default() };
         if let Some(other) = validate::joined_container(&h.pid_mode) {
             let donor = self
                 .get(other)
@@ -748,7 +750,8 @@ impl ContainerService {
             let msg = format!("can't join IPC of container {}", donor.id);
             let pid = self.running_pid(&donor, &msg)?;
             let shm = self.store.container_dir(&donor.id).join("shm");
-            if donor.host_config.ipc_mode != "shareable" || !shm.is_dir() {
+            let mounted = tokio::fs::metadata(&shm).await.is_ok_and(|m| m.is_dir());
+            if donor.host_config.ipc_mode != "shareable" || !mounted {
                 return Err(EngineError::InvalidParameter(format!(
                     "{msg}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
                 )));

@@ -158,7 +158,7 @@ impl ContainerService {
         }
         drop(resolved);
         let log_config = logconfig::resolve(&req.log_config, &snap)?;
-        let init = init_binary(&req.host_config, &snap)?;
+        let init = init_binary(&req.host_config, &snap).await?;
         // Build the spec once now so bad input fails here, not at start.
         spec::build(&spec::SpecInput {
             id: "0",
@@ -234,12 +234,12 @@ pub const DEFAULT_INIT: &str = "/usr/bin/tini-static";
 /// The init binary a container runs as PID 1 (`Init`, else daemon.json
 /// `init`), from `init-path` or [`DEFAULT_INIT`]; `None` without one. A
 /// missing binary is refused, saying what to install.
-pub(crate) fn init_binary(h: &HostConfig, snap: &berth_config::Snapshot) -> Result<Option<PathBuf>> {
+pub(crate) async fn init_binary(h: &HostConfig, snap: &berth_config::Snapshot) -> Result<Option<PathBuf>> {
     if !h.init.unwrap_or(snap.config.init) {
         return Ok(None);
     }
     let path = snap.config.init_path.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_INIT));
-    if !path.is_file() {
+    if !tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()) {
         let hint = if snap.config.init_path.is_some() {
             "fix init-path in daemon.json".to_string()
         } else {
