@@ -28,9 +28,24 @@ pub fn split_version(path: &str) -> (Option<&str>, &str) {
     (None, path)
 }
 
+/// The API version a request asked for (its `/v1.xx` prefix; the current
+/// one without), kept in the request's extensions for the few routes whose
+/// defaults depend on it, as in dockerd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RequestedVersion(pub u32, pub u32);
+
+impl RequestedVersion {
+    /// Whether the request's version is older than `major.minor`.
+    pub fn older_than(self, major: u32, minor: u32) -> bool {
+        (self.0, self.1) < (major, minor)
+    }
+}
+
 /// Rewrites the request URI to the unversioned path, or answers 400 for a
 /// version out of range.
 pub fn rewrite(mut req: Request<Body>) -> Result<Request<Body>, ApiError> {
+    let asked = split_version(req.uri().path()).0.and_then(parse).or_else(|| parse(API_VERSION)).unwrap_or((1, 41));
+    req.extensions_mut().insert(RequestedVersion(asked.0, asked.1));
     let path = req.uri().path();
     let (version, rest) = split_version(path);
     if let Some(v) = version {

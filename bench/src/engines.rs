@@ -270,10 +270,11 @@ pub fn start_berth(root: &Path, berth_bin: &Path) -> Result<Engine, String> {
 }
 
 /// berth's config file: `live-restore` off (so a stop leaves nothing
-/// running), no default bridge (dockerd runs with `--bridge=none` here
-/// too), plus `extra` keys (the reload scenario's runtimes).
+/// running), a default bridge of its own (`berthbench0`, 10.250.1.0/24;
+/// dockerd gets 10.250.2.0/24), plus `extra` keys (the reload scenario's
+/// runtimes).
 pub fn write_berth_config(path: &Path, extra: &serde_json::Value) -> Result<(), String> {
-    let mut v = serde_json::json!({ "live-restore": false, "bridge": "none" });
+    let mut v = serde_json::json!({ "live-restore": false, "bridge": "berthbench0", "bip": "10.250.1.1/24" });
     if let (Some(m), Some(x)) = (v.as_object_mut(), extra.as_object()) {
         for (k, val) in x {
             m.insert(k.clone(), val.clone());
@@ -330,9 +331,9 @@ pub fn start_dockerd(root: &Path) -> Result<Engine, String> {
         format!("unix://{}", sock.display()),
         "--containerd".into(),
         ctd_sock.display().to_string(),
-        "--bridge=none".into(),
-        "--iptables=false".into(),
-        "--ip-masq=false".into(),
+        // Its default bridge (docker0) with iptables, as dockerd runs by
+        // default, on a subnet of its own.
+        "--bip=10.250.2.1/24".into(),
         "--ip6tables=false".into(),
     ];
     let start = Instant::now();

@@ -42,7 +42,7 @@ pub struct Settings {
     pub load_at_start: String,
 }
 
-const SCENARIOS: [&str; 8] = ["latency", "runtimes", "throughput", "logs", "reload", "containers", "seccomp", "execs"];
+const SCENARIOS: [&str; 9] = ["latency", "runtimes", "throughput", "logs", "reload", "containers", "seccomp", "execs", "network"];
 
 fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
@@ -424,7 +424,7 @@ fn bench(s: &Settings, repo: &Path, berth_bin: &Path, g: &mut Guard, started: In
 
 fn run_scenarios(cx: &mut scenarios::Ctx) -> Result<(), String> {
     type Scenario = fn(&mut scenarios::Ctx) -> Result<(), String>;
-    let list: [(&str, Scenario); 8] = [
+    let list: [(&str, Scenario); 9] = [
         ("latency", scenarios::latency),
         ("seccomp", scenarios::seccomp),
         ("runtimes", scenarios::runtimes),
@@ -433,6 +433,7 @@ fn run_scenarios(cx: &mut scenarios::Ctx) -> Result<(), String> {
         ("reload", scenarios::reload),
         ("execs", scenarios::execs),
         ("containers", scenarios::containers),
+        ("network", scenarios::network),
     ];
     for (name, f) in list {
         if !cx.s.wants(name) {

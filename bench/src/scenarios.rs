@@ -89,7 +89,13 @@ impl Runner {
         let mut cmd = self.run_cmd(&["true"]);
         if !opts.is_empty() {
             // Options go before the image: rebuild the argument list.
-            let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+            let mut args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+            // A --network in `opts` replaces the runner's `--network none`.
+            if opts.contains(&"--network") {
+                if let Some(i) = args.windows(2).position(|w| w[0] == "--network" && w[1] == "none") {
+                    args.drain(i..i + 2);
+                }
+            }
             let image_at = args.iter().position(|a| a == IMAGE).ok_or("run_true_with: only for docker runners")?;
             let mut c = std::process::Command::new(cmd.get_program());
             for (k, v) in cmd.get_envs() {
@@ -1212,4 +1218,135 @@ fn execs_loop(s: &Settings, engines: &[&Engine; 2], ids: &[String], res: &mut Re
         }
     }
     Ok(o)
+}
+
+/// Scenario 10: networks. `docker run --rm bb true` on each engine's
+/// default bridge (and with `--network none`, interleaved), then traffic
+/// through a published port on 127.0.0.1: one TCP stream into the
+/// container (MiB/s) and short HTTP connections to busybox httpd
+/// (connections/s). berth forwards in the kernel (netavark's DNAT); dockerd
+/// uses its default userland proxy for loopback traffic.
+pub fn network(cx: &mut Ctx) -> Result<(), String> {
+    let b = Runner::new(Kind::Berth, cx.berth, cx.dockerd, cx.s.cmd_timeout);
+    let d = Runner::new(Kind::Dockerd, cx.berth, cx.dockerd, cx.s.cmd_timeout);
+    let bridge: &[&str] = &["--network", "bridge"];
+    let cases: [(&Runner, &[&str]); 4] = [(&b, bridge), (&b, &[]), (&d, bridge), (&d, &[])];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); 4];
+    let deadline = Instant::now() + cx.s.scenario_budget;
+    eprintln!("bench: scenario 10, networks: {} runs per case (+{} warm-up), interleaved", cx.s.runs, cx.s.warmup);
+    for i in 0..cx.s.warmup + cx.s.runs {
+        for (j, (r, opts)) in cases.iter().enumerate() {
+            check_interrupt()?;
+            match r.run_true_with(opts) {
+                Ok(ms) if i >= cx.s.warmup => samples[j].push(ms),
+                Ok(_) => {}
+                Err(e) => cx.res.problem(format!("network: {e}")),
+            }
+        }
+        if Instant::now() > deadline {
+            cx.res.problem(format!("network: time budget hit after {} rounds", i + 1));
+            break;
+        }
+    }
+    let med: Vec<Option<f64>> = samples.iter().map(|v| median(v)).collect();
+    let section = "10. networks";
+    let met = match (med[0], med[1], med[2]) {
+        (Some(bb), Some(bn), Some(db)) => Some(db >= 2.0 * bb && bb <= 1.3 * bn),
+        _ => None,
+    };
+    let detail = format!("dockerd {} of berth (≥2x), berth bridge {} of its none-network run (≤1.3x)", ratio_detail(med[2], med[0]), ratio_detail(med[0], med[1]));
+    cx.res.row(
+        Row::new(section, "run --rm true on the default bridge, median", "ms", Better::Lower)
+            .set(Kind::Berth, med[0])
+            .set(Kind::Dockerd, med[2])
+            .target(Target { text: "≥ 2x faster than dockerd, ≤ 1.3x the none-network run".into(), met, detail }),
+    );
+    cx.res.row(Row::new(section, "run --rm true with --network none, median", "ms", Better::Lower).set(Kind::Berth, med[1]).set(Kind::Dockerd, med[3]));
+    cx.res.raw("network_run_ms", json!({"berth_bridge": samples[0], "berth_none": samples[1], "dockerd_bridge": samples[2], "dockerd_none": samples[3]}));
+
+    // Traffic through a published port.
+    let mut stream = [None, None];
+    let mut conns = [None, None];
+    for (j, e) in [&*cx.berth, &*cx.dockerd].into_iter().enumerate() {
+        check_interrupt()?;
+        match port_traffic(e, cx.s) {
+            Ok((mibs, cps)) => {
+                stream[j] = Some(mibs);
+                conns[j] = Some(cps);
+            }
+            Err(err) => cx.res.problem(format!("network traffic ({}): {err}", e.kind.name())),
+        }
+        let _ = e.remove_all(4);
+    }
+    cx.res.row(Row::new(section, "one TCP stream into a published port", "MiB/s", Better::Higher).set(Kind::Berth, stream[0]).set(Kind::Dockerd, stream[1]));
+    cx.res.row(Row::new(section, "HTTP connections to a published port (4 clients)", "conn/s", Better::Higher).set(Kind::Berth, conns[0]).set(Kind::Dockerd, conns[1]));
+    Ok(())
+}
+
+/// (MiB/s of one stream, connections/s) through ports published on 127.0.0.1.
+fn port_traffic(e: &Engine, s: &crate::Settings) -> Result<(f64, f64), String> {
+    use std::io::{Read, Write};
+    let start = |name: &str, port: u16, script: &str| -> Result<u16, String> {
+        let o = run(e.docker(&["run", "-d", "--name", name, "-p", &format!("127.0.0.1::{port}"), IMAGE, "sh", "-c", script]), s.cmd_timeout, false)?;
+        if !o.ok {
+            return Err(o.describe());
+        }
+        let o = run(e.docker(&["port", name, &port.to_string()]), s.cmd_timeout, false)?;
+        String::from_utf8_lossy(&o.stdout).lines().next().and_then(|l| l.rsplit(':').next()).and_then(|p| p.trim().parse().ok()).ok_or_else(|| format!("docker port {name}: {}", o.describe()))
+    };
+    let connect = |port: u16| -> Result<std::net::TcpStream, String> {
+        let t = Instant::now();
+        loop {
+            match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                Ok(c) => return Ok(c),
+                Err(err) if t.elapsed() > Duration::from_secs(10) => return Err(format!("connect 127.0.0.1:{port}: {err}")),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    };
+    // One stream: the container's nc counts what it reads and answers the count.
+    let sink = start("bench-sink", 5001, "busybox nc -l -p 5001 | busybox wc -c > /dev/null; sleep 1000")?;
+    let total: usize = if s.mode == "quick" { 256 << 20 } else { 1 << 30 };
+    let buf = vec![0x5au8; 1 << 20];
+    let mut c = connect(sink)?;
+    let t = Instant::now();
+    let mut sent = 0;
+    while sent < total {
+        c.write_all(&buf).map_err(|err| format!("stream: {err} after {sent} bytes"))?;
+        sent += buf.len();
+    }
+    c.shutdown(std::net::Shutdown::Write).ok();
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    let mibs = (sent as f64 / (1 << 20) as f64) / t.elapsed().as_secs_f64();
+    // Short connections: HTTP/1.0 GETs of a small file, 4 clients.
+    let web = start("bench-web", 80, "mkdir -p /www && echo ok > /www/i && exec busybox httpd -f -p 80 -h /www")?;
+    drop(connect(web)?);
+    let per_client: usize = if s.mode == "quick" { 300 } else { 2000 };
+    let failed = AtomicUsize::new(0);
+    let t = Instant::now();
+    std::thread::scope(|sc| {
+        for _ in 0..4 {
+            sc.spawn(|| {
+                for _ in 0..per_client {
+                    let ok = (|| -> std::io::Result<bool> {
+                        let mut c = std::net::TcpStream::connect(("127.0.0.1", web))?;
+                        c.write_all(b"GET /i HTTP/1.0\r\n\r\n")?;
+                        let mut r = String::new();
+                        c.read_to_string(&mut r)?;
+                        Ok(r.ends_with("ok\n"))
+                    })();
+                    if !matches!(ok, Ok(true)) {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let secs = t.elapsed().as_secs_f64();
+    let failed = failed.into_inner();
+    if failed > 0 {
+        return Err(format!("{failed} of {} HTTP connections failed", 4 * per_client));
+    }
+    Ok((mibs, (4 * per_client) as f64 / secs))
 }

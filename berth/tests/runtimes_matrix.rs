@@ -609,6 +609,11 @@ fn gvisor_network_modes_checked_at_create() {
         let o = d.docker(&["run", "--rm", "--runtime", "gv-sandbox", "bb", "echo", "sandbox"]);
         assert_eq!((o.status.code(), out(&o)), (Some(0), "sandbox\n".to_string()), "{}", text(&o));
     }
+    // The sandbox cannot join the host's or another container's PID, IPC
+    // or UTS namespace (runsc would quietly give it private ones).
+    for (flag, mode) in [("--pid", "host"), ("--ipc", "host"), ("--uts", "host"), ("--pid", "container:x"), ("--ipc", "container:x")] {
+        refused(&["create", "--runtime", "gv-none", flag, mode, "bb", "true"], "whose sandbox cannot share the");
+    }
     // Nothing was created by the refusals.
     assert_eq!(d.ok(&["ps", "-aq"]), "");
 

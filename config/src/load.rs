@@ -118,6 +118,11 @@ pub struct EffectiveConfig {
     pub exec_opts: ExecOpts,
     /// The network keys (`bridge`, `bip`, `dns`, …). Restart-only.
     pub network: crate::netconfig::NetConfig,
+    /// `init`: containers run an init as PID 1 unless they say otherwise.
+    pub init: bool,
+    /// `init-path`: the init binary (absolute); `None` = Debian's
+    /// `tini-static`, which dockerd's own `docker-init` is.
+    pub init_path: Option<PathBuf>,
 }
 
 /// The daemon's seccomp profile setting.
@@ -204,6 +209,8 @@ struct FileSettings {
     log_opts: Option<BTreeMap<String, String>>,
     exec_opts: Option<Vec<String>>,
     network: crate::netconfig::NetConfig,
+    init: Option<bool>,
+    init_path: Option<PathBuf>,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -234,6 +241,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "iptables",
     "ip-forward",
     "ip-masq",
+    "init",
+    "init-path",
 ];
 
 const RUNTIME_KEYS: &[&str] = &["path", "runtimeArgs", "runtimeType", "options"];
@@ -453,6 +462,8 @@ pub fn load_all(flags: &Flags) -> Loaded {
         no_new_privileges: file.no_new_privileges.unwrap_or(false),
         exec_opts,
         network: file.network,
+        init: file.init.unwrap_or(false),
+        init_path: file.init_path,
     };
     Loaded { config, problems, gaps }
 }
@@ -606,14 +617,20 @@ fn parse_file(
                 Some(v) => out.exec_opts = Some(v),
                 None => bad_type("an array of strings such as [\"native.cgroupdriver=systemd\"]"),
             },
-            "debug" | "live-restore" | "allow-implicit-shims" | "no-new-privileges" => match value {
+            "debug" | "live-restore" | "allow-implicit-shims" | "no-new-privileges" | "init" => match value {
                 Value::Bool(b) => match key.as_str() {
                     "debug" => out.debug = Some(*b),
+                    "init" => out.init = Some(*b),
                     "live-restore" => out.live_restore = Some(*b),
                     "no-new-privileges" => out.no_new_privileges = Some(*b),
                     _ => out.allow_implicit_shims = Some(*b),
                 },
                 _ => bad_type("true or false"),
+            },
+            "init-path" => match value {
+                Value::String(s) if s.starts_with('/') => out.init_path = Some(PathBuf::from(s)),
+                Value::String(s) => problems.push(Problem::new(src, key.as_str(), format!("must be an absolute path, got {s:?}"))),
+                _ => bad_type("a string: the init binary's absolute path"),
             },
             "log-level" => match value {
                 Value::String(s) => out.log_level = Some(s.clone()),

@@ -99,6 +99,26 @@ impl Runtime {
         }
     }
 
+    /// Whether a container with these PID, IPC and UTS namespace modes can
+    /// run on this runtime: gVisor's sandbox has namespaces of its own and
+    /// cannot join the host's or another container's (runsc would run it
+    /// in private ones without a word), so those are refused.
+    pub fn check_namespace_modes(&self, pid: &str, ipc: &str, uts: &str) -> Result<(), String> {
+        if self.gvisor_network.is_none() {
+            return Ok(());
+        }
+        let joins = |m: &str| m == "host" || m.starts_with("container:");
+        for (what, mode) in [("PID", pid), ("IPC", ipc), ("UTS", uts)] {
+            if joins(mode) {
+                return Err(format!(
+                    "runtime {} runs gVisor, whose sandbox cannot share the {what} namespace of the host or of another container ({what} mode {mode}); use another runtime for this container",
+                    self.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether a container that asked for a seccomp profile of its own
     /// (`--security-opt seccomp=FILE`) can have it on this runtime.
     pub fn check_custom_seccomp(&self) -> Result<(), String> {

@@ -254,6 +254,20 @@ fn seccomp_profile_and_no_new_privileges() {
 }
 
 #[test]
+fn init_and_init_path() {
+    let env = Env::new();
+    let (cfg, _) = check(&env.flags()).unwrap();
+    assert_eq!((cfg.init, cfg.init_path), (false, None));
+    env.write(r#"{"init":true,"init-path":"/usr/local/bin/tini"}"#);
+    let (cfg, _) = check(&env.flags()).unwrap();
+    assert_eq!((cfg.init, cfg.init_path.as_deref()), (true, Some(std::path::Path::new("/usr/local/bin/tini"))));
+    env.write(r#"{"init":"yes","init-path":"tini"}"#);
+    let e = check(&env.flags()).unwrap_err();
+    assert_one_error_containing(&e, "init: must be true or false, got a string");
+    assert_one_error_containing(&e, "init-path: must be an absolute path, got \"tini\"");
+}
+
+#[test]
 fn exec_opts_set_the_cgroup_driver_and_nothing_else() {
     use berth_config::CgroupDriver;
     let env = Env::new();

@@ -12,7 +12,7 @@ use containerd_client::services::v1::tasks_client::TasksClient;
 use containerd_client::services::v1::{
     CloseIoRequest, CreateTaskRequest, DeleteProcessRequest, DeleteTaskRequest, ExecProcessRequest, GetRequest,
     KillRequest, ListPidsRequest, ListTasksRequest, PauseTaskRequest, ResizePtyRequest, ResumeTaskRequest,
-    StartRequest, WaitRequest,
+    StartRequest, UpdateTaskRequest, WaitRequest,
 };
 use containerd_client::types::Mount;
 use prost_types::Any;
@@ -23,6 +23,10 @@ use crate::util::to_system_time;
 
 /// Type URL of an OCI process spec packed as JSON in an `Any`.
 pub const PROCESS_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";
+
+/// Type URL of OCI Linux resources packed as JSON in an `Any` (what the
+/// runc shim's Update reads).
+pub const RESOURCES_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources";
 
 /// Stdio of a task or exec: FIFO paths, plain file paths, or URIs
 /// (`file:///abs`, `binary://…`); "" means /dev/null.
@@ -234,6 +238,19 @@ impl Tasks {
     pub async fn close_stdin(&self, container_id: &str, exec_id: &str) -> Result<()> {
         self.svc()
             .close_io(self.client.request(CloseIoRequest { container_id: container_id.into(), exec_id: exec_id.into(), stdin: true }))
+            .await?;
+        Ok(())
+    }
+
+    /// Changes the cgroup resources of a running task (`runc update`).
+    pub async fn update(&self, container_id: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        let value = serde_json::to_vec(resources).map_err(|e| Error::json("encoding OCI resources", e))?;
+        self.svc()
+            .update(self.client.request(UpdateTaskRequest {
+                container_id: container_id.into(),
+                resources: Some(Any { type_url: RESOURCES_TYPE_URL.into(), value }),
+                annotations: Default::default(),
+            }))
             .await?;
         Ok(())
     }

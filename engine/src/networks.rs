@@ -159,6 +159,13 @@ impl NetworkService {
                 return inval("conflicting options: custom host-to-IP mapping and the network mode".into());
             }
         }
+        if net.endpoints.len() > 1 {
+            let special: Vec<&String> = net.endpoints.keys().filter(|k| matches!(k.as_str(), "host" | "none") || self.nets.get(k).is_ok_and(|n| n.driver != Driver::Bridge)).collect();
+            if !special.is_empty() {
+                let all: Vec<&str> = net.endpoints.keys().map(String::as_str).collect();
+                return inval(format!("Container cannot be connected to network endpoints: {}", all.join(", ")));
+            }
+        }
         for key in net.port_bindings.keys().chain(net.exposed_ports.iter()) {
             ports::parse_key(key)?;
         }

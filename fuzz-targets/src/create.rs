@@ -1,5 +1,7 @@
 //! `create`: `POST /containers/create` bodies, through the API's mapping
-//! and on into the engine's checks and the container's confinement.
+//! and on into the engine's checks and the container's confinement; the
+//! body and its `HostConfig` also as `POST /containers/{id}/update` bodies
+//! (the same resource fields), through that mapping and dockerd's merge.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,6 +11,9 @@ use berth_api::docker::create::{decode_create_body, from_docker, parse_create_re
 use berth_config::logconfig::{self, LogConfig};
 use berth_config::{EffectiveConfig, SeccompProfileSetting, Source};
 use berth_engine::confine::{confinement, HostFacts};
+use berth_api::docker::update::parse_update_request;
+use berth_engine::containers::limits::HostLimits;
+use berth_engine::containers::update::{check_request, merge};
 use berth_engine::containers::validate::normalize;
 use berth_security::caps::{self, CapSet};
 use berth_security::devices::{self, DeviceRequest};
@@ -29,7 +34,11 @@ pub fn create(data: &[u8]) {
     if let Ok(raw) = serde_json::from_slice::<serde_json::Value>(body) {
         let fields = unsupported_fields(&raw);
         assert!(fields.windows(2).all(|w| w[0] < w[1]), "unsupported fields not sorted and distinct: {fields:?}");
+        if let Some(hc) = raw.get("HostConfig").and_then(|h| serde_json::to_vec(h).ok()) {
+            update(&hc);
+        }
     }
+    update(body);
     // The mapping alone takes bodies the request refuses for unsupported
     // fields, so more of them reach the engine.
     let Ok(b) = decode_create_body(body) else { return };
@@ -38,12 +47,30 @@ pub fn create(data: &[u8]) {
     engine(req.config, req.host_config, req.log_config);
 }
 
+/// An update body through the API's mapping, the engine's checks of it
+/// and dockerd's merge into a container's settings.
+fn update(body: &[u8]) {
+    let Ok(req) = parse_update_request(body) else { return };
+    if check_request(&req).is_err() || HostLimits::permissive().check(&HostConfig { cpuset_cpus: req.cpuset_cpus.clone(), cpuset_mems: req.cpuset_mems.clone(), ..Default::default() }).is_err() {
+        return;
+    }
+    let mut h = HostConfig { memory: 64 << 20, memory_swap: 128 << 20, ..Default::default() };
+    if merge(&mut h, &req).is_ok() {
+        assert!(h.pids_limit.is_none_or(|n| n > 0), "{:?}", h.pids_limit);
+        assert!(!(h.nano_cpus > 0 && (h.cpu_period > 0 || h.cpu_quota > 0)), "Nano CPUs and a CFS period or quota both set");
+        let _ = berth_engine::spec::resources(&h);
+    }
+}
+
 /// What the engine does with a create request before it touches anything:
 /// [`normalize`], the log configuration, the confinement. Devices are
 /// checked without the host (the confinement stats them: it gets none).
 fn engine(mut config: berth_store::ContainerConfig, mut host: HostConfig, log: berth_store::LogConfig) {
     let normalized = normalize(&mut config, &mut host);
     if normalized.is_ok() {
+        // The host checks (cpuset lists, ulimits) on a host with everything.
+        let _ = HostLimits::permissive().check(&host);
+        assert!(host.shm_size > 0 && !host.ipc_mode.is_empty(), "dockerd's defaults not filled in");
         assert!(host.pids_limit.is_none_or(|n| n > 0));
         assert!(matches!(host.network_mode.as_str(), "default" | "bridge" | "host" | "none"), "{}", host.network_mode);
     }
@@ -107,5 +134,7 @@ fn daemon_config() -> &'static EffectiveConfig {
         no_new_privileges: false,
         exec_opts: Default::default(),
         network: Default::default(),
+        init: false,
+        init_path: None,
     })
 }

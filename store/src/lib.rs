@@ -27,7 +27,7 @@ pub use index::Snapshot;
 pub use names::{generate_name, validate_name};
 pub use record::{
     ContainerConfig, ContainerRecord, ContainerStatus, DeviceMapping, EndpointConfig, HostConfig, LogConfig, Mount, MountKind, Networking,
-    PinnedRuntime, PortBinding, RestartPolicy,
+    PinnedRuntime, PortBinding, RestartPolicy, Ulimit,
     State, RECORD_VERSION,
 };
 pub use store::{ContainerLock, CorruptRecord, HeldBack, NewContainer, OpenReport, SkippedRecord, Store};

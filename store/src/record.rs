@@ -193,6 +193,55 @@ pub struct HostConfig {
     pub device_cgroup_rules: Vec<String>,
     /// `--group-add`: extra groups (names or gids) of the container's process.
     pub group_add: Vec<String>,
+    /// `--tmpfs PATH:OPTS`: a tmpfs at each path, with its mount options
+    /// as given ("" = dockerd's defaults).
+    pub tmpfs: BTreeMap<String, String>,
+    /// PID namespace: "" (private), `host` or `container:<name|id>`.
+    pub pid_mode: String,
+    /// IPC namespace: `private`, `shareable`, `host`, `none` or
+    /// `container:<name|id>` ("" in records from before berth had it:
+    /// `private`).
+    pub ipc_mode: String,
+    /// UTS namespace: "" (private) or `host`.
+    pub uts_mode: String,
+    /// cgroup namespace: `private` or `host` ("" in older records: `host`).
+    pub cgroupns_mode: String,
+    /// Size of `/dev/shm` in bytes (0 in older records: 64 MiB).
+    pub shm_size: i64,
+    /// Namespaced sysctls set in the container.
+    pub sysctls: BTreeMap<String, String>,
+    /// `--ulimit` resource limits of the container's processes.
+    pub ulimits: Vec<Ulimit>,
+    /// Disable the OOM killer for the container (`None` = not set).
+    pub oom_kill_disable: Option<bool>,
+    /// Memory + swap limit in bytes (0 = unset, -1 = unlimited swap).
+    pub memory_swap: i64,
+    /// Swappiness 0..=100 (`None` = the host's).
+    pub memory_swappiness: Option<i64>,
+    /// Memory soft limit in bytes (0 = unset).
+    pub memory_reservation: i64,
+    /// CPUs the container may run on (`0-1`, `0,1`; "" = all).
+    pub cpuset_cpus: String,
+    /// Memory nodes the container may use ("" = all).
+    pub cpuset_mems: String,
+    /// Real-time scheduling period in µs (0 = unset).
+    pub cpu_realtime_period: i64,
+    /// Real-time scheduling runtime in µs (0 = unset).
+    pub cpu_realtime_runtime: i64,
+    /// `Isolation` as given: "" or `default` (the only one on Linux).
+    pub isolation: String,
+    /// `--init`: run an init (tini) as PID 1 (`None` = the daemon's default).
+    pub init: Option<bool>,
+}
+
+/// A resource limit (`--ulimit name=soft:hard`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Ulimit {
+    /// `nofile`, `nproc`, … (the `RLIMIT_` name in lower case, without it).
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
 }
 
 /// A host device made available in the container (`--device`).

@@ -9,7 +9,7 @@
 //! accepts an option it silently ignores.
 
 use berth_engine::model::{
-    ContainerConfig, DeviceMapping, EndpointConfig, HostConfig, LogConfig, Mount, MountKind, Networking, PortBinding, RestartPolicy,
+    ContainerConfig, DeviceMapping, EndpointConfig, HostConfig, LogConfig, Mount, MountKind, Networking, PortBinding, RestartPolicy, Ulimit,
 };
 use serde_json::Value;
 
@@ -48,6 +48,9 @@ pub enum CreateError {
     MountConfig { kind: String, reason: String },
     #[error("{0}")]
     Conflict(String),
+    /// A value dockerd refuses, with its message.
+    #[error("{0}")]
+    Invalid(String),
     /// Options berth does not implement, all of them at once.
     #[error("berth does not support {} yet; remove {} from the request", .0.join(", "), if .0.len() == 1 { "it" } else { "them" })]
     Unsupported(Vec<String>),
@@ -90,6 +93,27 @@ pub fn decode_create_body(bytes: &[u8]) -> Result<ContainerCreateBody, ApiError>
             let name = v["HostConfig"]["RestartPolicy"]["Name"].as_str().unwrap_or_default().to_owned();
             Err(CreateError::InvalidRestartPolicy(name).into())
         }
+        // The model's enums list fewer values than clients send: dockerd's
+        // messages instead of the decoder's.
+        Err(e @ BodyError::Type { .. }) if matches!(&e, BodyError::Type { path, .. } if path == "HostConfig.Isolation" || path == "HostConfig.CgroupnsMode") => {
+            let v: Value = serde_json::from_slice(bytes).unwrap_or_default();
+            let field = |k: &str| match &v["HostConfig"][k] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if matches!(&e, BodyError::Type { path, .. } if path == "HostConfig.Isolation") {
+                let iso = field("Isolation");
+                if iso.eq_ignore_ascii_case("default") {
+                    // `Default` is the same isolation; dockerd compares lower-cased.
+                    let mut v = v.clone();
+                    v["HostConfig"]["Isolation"] = Value::String("default".into());
+                    return serde_json::to_vec(&v).map_err(|_| e.into()).and_then(|b| decode_create_body(&b));
+                }
+                Err(CreateError::Invalid(format!("Invalid isolation: {iso:?} - linux only supports 'default'")).into())
+            } else {
+                Err(CreateError::Invalid(format!("invalid cgroup namespace mode: {}", field("CgroupnsMode"))).into())
+            }
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -109,6 +133,14 @@ pub async fn read_create_request(req: axum::extract::Request, name: Option<&str>
 /// `name`: decoded, checked for unsupported fields and mapped. Pure; the
 /// fuzz target `create` calls it.
 pub fn parse_create_request(bytes: &[u8], name: Option<&str>) -> Result<CreateRequest, ApiError> {
+    // dockerd's decoder matches field names in any case (docker-py sends
+    // `CPURealtimePeriod`): the fields berth maps are renamed to the
+    // model's spelling first.
+    let renamed = serde_json::from_slice::<Value>(bytes).ok().and_then(|mut v| {
+        let hc = v.get_mut("HostConfig")?;
+        canonical_keys(hc, MAPPED_HOST_CONFIG).then(|| serde_json::to_vec(&v).ok()).flatten()
+    });
+    let bytes = renamed.as_deref().unwrap_or(bytes);
     let mut body = decode_create_body(bytes)?;
     // The body decoded, so it is JSON.
     let raw: Value = serde_json::from_slice(bytes).unwrap_or_default();
@@ -118,6 +150,38 @@ pub fn parse_create_request(bytes: &[u8], name: Option<&str>) -> Result<CreateRe
         return Err(CreateError::Unsupported(unsupported).into());
     }
     Ok(from_docker(body, name)?)
+}
+
+/// dockerd's defaults for older clients (its router's): API < 1.40 gets a
+/// `shareable` IPC namespace, API < 1.41 the host's cgroup namespace,
+/// unless the body says otherwise. Newer clients get the daemon's defaults
+/// (the engine's).
+pub fn version_defaults(h: &mut HostConfig, v: crate::version::RequestedVersion) {
+    if v.older_than(1, 40) && h.ipc_mode.is_empty() {
+        h.ipc_mode = "shareable".into();
+    }
+    if v.older_than(1, 41) && h.cgroupns_mode.is_empty() {
+        h.cgroupns_mode = "host".into();
+    }
+}
+
+/// Renames the keys of object `v` that spell one of `known` in another
+/// case (unless that spelling is there too) to `known`'s spelling, as Go's
+/// decoder reads them; whether any was renamed.
+pub fn canonical_keys(v: &mut Value, known: &[&str]) -> bool {
+    let Some(o) = v.as_object_mut() else { return false };
+    let renames: Vec<(String, &str)> = o
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .filter_map(|k| known.iter().find(|n| n.eq_ignore_ascii_case(k)).map(|n| (k.clone(), *n)))
+        .filter(|(_, n)| !o.contains_key(*n))
+        .collect();
+    for (from, to) in &renames {
+        if let Some(x) = o.remove(from) {
+            o.insert(to.to_string(), x);
+        }
+    }
+    !renames.is_empty()
 }
 
 /// docker-py (`create_container(runtime=…)`) sends the runtime at the top
@@ -149,8 +213,10 @@ const MAPPED_CONFIG: &[&str] = &[
 const MAPPED_HOST_CONFIG: &[&str] = &[
     "Binds", "Mounts", "NetworkMode", "AutoRemove", "RestartPolicy", "Memory", "CpuShares", "CpuQuota", "CpuPeriod",
     "NanoCpus", "PidsLimit", "Runtime", "Privileged", "CapAdd", "CapDrop", "SecurityOpt", "ReadonlyRootfs", "Devices",
-    "DeviceCgroupRules", "LogConfig", "GroupAdd", "PortBindings", "PublishAllPorts", "Dns", "DnsOptions", "DnsSearch",
-    "ExtraHosts",
+    "DeviceCgroupRules", "LogConfig", "GroupAdd", "Tmpfs", "PidMode", "IpcMode", "UTSMode", "CgroupnsMode", "ShmSize",
+    "Sysctls", "Ulimits", "OomKillDisable", "MemorySwap", "MemorySwappiness", "MemoryReservation", "CpusetCpus",
+    "CpusetMems", "CpuRealtimePeriod", "CpuRealtimeRuntime", "Isolation", "Init", "PortBindings", "PublishAllPorts", "Dns",
+    "DnsOptions", "DnsSearch", "ExtraHosts",
 ];
 
 /// Fields berth accepts and does not keep, because they change nothing a
@@ -158,7 +224,6 @@ const MAPPED_HOST_CONFIG: &[&str] = &[
 /// - `ContainerIDFile`: written by the docker CLI itself;
 /// - `ConsoleSize`: the initial TTY size; clients resize the TTY on attach;
 /// - `OnBuild`, `Shell`, `ArgsEscaped`: used only when an image is built;
-/// - `Isolation` `default` (the only isolation on Linux);
 /// - `UsernsMode` `host` (berth never remaps users).
 pub const HARMLESS: &[&str] = &["ContainerIDFile", "ConsoleSize", "OnBuild", "Shell", "ArgsEscaped"];
 
@@ -199,8 +264,6 @@ pub fn unsupported_fields(body: &Value) -> Vec<String> {
     if let Some(hc) = top.get("HostConfig").and_then(Value::as_object) {
         for (k, v) in hc {
             let unset = match k.as_str() {
-                "MemorySwappiness" => v.is_null() || v.as_i64() == Some(-1),
-                "Isolation" => is_unset(v) || v == "default",
                 // berth never remaps users: "host" asks for what it does.
                 "UsernsMode" => is_unset(v) || v == "host",
                 _ => is_unset_field(k, v),
@@ -356,6 +419,29 @@ fn convert_host_config(hc: models::HostConfig) -> Result<HostConfig, CreateError
             .collect(),
         device_cgroup_rules: hc.device_cgroup_rules.unwrap_or_default(),
         group_add: hc.group_add.unwrap_or_default(),
+        tmpfs: hc.tmpfs.unwrap_or_default().into_iter().collect(),
+        pid_mode: hc.pid_mode.unwrap_or_default(),
+        ipc_mode: hc.ipc_mode.unwrap_or_default(),
+        uts_mode: hc.uts_mode.unwrap_or_default(),
+        cgroupns_mode: hc.cgroupns_mode.map(|m| m.to_string()).unwrap_or_default(),
+        shm_size: hc.shm_size.unwrap_or(0),
+        sysctls: hc.sysctls.unwrap_or_default().into_iter().collect(),
+        ulimits: hc
+            .ulimits
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| Ulimit { name: u.name.unwrap_or_default(), soft: u.soft.unwrap_or(0), hard: u.hard.unwrap_or(0) })
+            .collect(),
+        oom_kill_disable: hc.oom_kill_disable,
+        memory_swap: hc.memory_swap.unwrap_or(0),
+        memory_swappiness: hc.memory_swappiness,
+        memory_reservation: hc.memory_reservation.unwrap_or(0),
+        cpuset_cpus: hc.cpuset_cpus.unwrap_or_default(),
+        cpuset_mems: hc.cpuset_mems.unwrap_or_default(),
+        cpu_realtime_period: hc.cpu_realtime_period.unwrap_or(0),
+        cpu_realtime_runtime: hc.cpu_realtime_runtime.unwrap_or(0),
+        isolation: hc.isolation.map(|i| i.to_string()).unwrap_or_default(),
+        init: hc.init,
     })
 }
 
@@ -459,6 +545,52 @@ mod tests {
     }
 
     #[test]
+    fn namespace_and_resource_fields_are_kept() {
+        let r = create(
+            r#"{"Image":"bb","HostConfig":{"Tmpfs":{"/t":"size=3M"},"PidMode":"host","IpcMode":"shareable","UTSMode":"host",
+                "CgroupnsMode":"private","ShmSize":1048576,"Sysctls":{"net.ipv4.ip_forward":"1"},
+                "Ulimits":[{"Name":"nofile","Soft":100,"Hard":200}],"OomKillDisable":true,"MemorySwap":-1,
+                "MemorySwappiness":40,"MemoryReservation":7340032,"CpusetCpus":"0","CpusetMems":"0",
+                "CpuRealtimePeriod":1000,"CpuRealtimeRuntime":500,"Isolation":"default","Init":true}}"#,
+        )
+        .unwrap();
+        let h = &r.host_config;
+        assert_eq!(h.tmpfs.get("/t").map(String::as_str), Some("size=3M"));
+        assert_eq!((h.pid_mode.as_str(), h.ipc_mode.as_str(), h.uts_mode.as_str(), h.cgroupns_mode.as_str()), ("host", "shareable", "host", "private"));
+        assert_eq!((h.shm_size, h.memory_swap, h.memory_swappiness, h.memory_reservation), (1048576, -1, Some(40), 7340032));
+        assert_eq!(h.ulimits, vec![Ulimit { name: "nofile".into(), soft: 100, hard: 200 }]);
+        assert_eq!((h.oom_kill_disable, h.init, h.isolation.as_str()), (Some(true), Some(true), "default"));
+        assert_eq!((h.cpuset_cpus.as_str(), h.cpu_realtime_period, h.cpu_realtime_runtime), ("0", 1000, 500));
+        assert_eq!(h.sysctls.len(), 1);
+        // The enums' other values get dockerd's messages.
+        let e = decode_create_body(br#"{"Image":"bb","HostConfig":{"Isolation":"bogus"}}"#).unwrap_err();
+        assert_eq!(e.message, "Invalid isolation: \"bogus\" - linux only supports 'default'");
+        let e = decode_create_body(br#"{"Image":"bb","HostConfig":{"CgroupnsMode":"shared"}}"#).unwrap_err();
+        assert_eq!(e.message, "invalid cgroup namespace mode: shared");
+        let b = decode_create_body(br#"{"Image":"bb","HostConfig":{"Isolation":"Default"}}"#).unwrap();
+        assert_eq!(from_docker(b, None).unwrap().host_config.isolation, "default");
+        // Any case, as Go decodes (docker-py's spelling).
+        let r = parse_create_request(br#"{"Image":"bb","HostConfig":{"CPURealtimePeriod":1000,"cpurealtimeruntime":500}}"#, None).unwrap();
+        assert_eq!((r.host_config.cpu_realtime_period, r.host_config.cpu_realtime_runtime), (1000, 500));
+    }
+
+    #[test]
+    fn older_clients_get_dockerds_defaults_of_their_version() {
+        use crate::version::RequestedVersion;
+        let mut h = HostConfig::default();
+        version_defaults(&mut h, RequestedVersion(1, 41));
+        assert_eq!(h, HostConfig::default(), "the daemon's defaults (the engine's)");
+        version_defaults(&mut h, RequestedVersion(1, 40));
+        assert_eq!((h.ipc_mode.as_str(), h.cgroupns_mode.as_str()), ("", "host"));
+        let mut h = HostConfig::default();
+        version_defaults(&mut h, RequestedVersion(1, 39));
+        assert_eq!((h.ipc_mode.as_str(), h.cgroupns_mode.as_str()), ("shareable", "host"));
+        let mut h = HostConfig { ipc_mode: "none".into(), cgroupns_mode: "private".into(), ..Default::default() };
+        version_defaults(&mut h, RequestedVersion(1, 24));
+        assert_eq!((h.ipc_mode.as_str(), h.cgroupns_mode.as_str()), ("none", "private"));
+    }
+
+    #[test]
     fn cmd_and_entrypoint_may_be_a_string() {
         let b = decode_create_body(br#"{"Image":"bb","Cmd":"date","Entrypoint":"/bin/sh"}"#).unwrap();
         assert_eq!((b.cmd, b.entrypoint), (Some(vec!["date".to_string()]), Some(vec!["/bin/sh".to_string()])));
@@ -514,16 +646,16 @@ mod tests {
     fn options_berth_would_ignore_are_refused() {
         let u = unsupported(
             r#"{"Image":"bb","Volumes":{"/data":{}},"Domainname":"x","Healthcheck":{"Test":["CMD","true"]},
-               "HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8080"}]},"Dns":["1.1.1.1"],"ShmSize":1024,
-               "MemorySwappiness":10,"GroupAdd":["audio"],"Tmpfs":{"/t":""},
+               "HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8080"}]},"Dns":["1.1.1.1"],"OomScoreAdj":10,
+               "BlkioWeight":10,"GroupAdd":["audio"],"StorageOpt":{"size":"1G"},
                "Mounts":[{"Type":"bind","Source":"/a","Target":"/b","BindOptions":{"Propagation":"rshared"}}]},
                "NetworkingConfig":{"EndpointsConfig":{"other":{"Links":["a:b"],"MacAddress":"02:42:00:00:00:01","Aliases":["x"]}}}}"#,
         );
         assert_eq!(
             u,
             [
-                "Healthcheck", "HostConfig.MemorySwappiness", "HostConfig.Mounts[0].BindOptions", "HostConfig.ShmSize", "HostConfig.Tmpfs",
-                "NetworkingConfig.EndpointsConfig.other.Links", "NetworkingConfig.EndpointsConfig.other.MacAddress", "Volumes"
+                "Healthcheck", "HostConfig.BlkioWeight", "HostConfig.Mounts[0].BindOptions", "HostConfig.OomScoreAdj",
+                "HostConfig.StorageOpt", "NetworkingConfig.EndpointsConfig.other.Links", "NetworkingConfig.EndpointsConfig.other.MacAddress", "Volumes"
             ]
         );
         // What clients send for "not set", and the harmless fields, pass.
@@ -581,8 +713,8 @@ mod tests {
         assert_eq!(e.status, http::StatusCode::BAD_REQUEST);
         let e = rt.block_on(read_create_request(req("{"), None)).unwrap_err();
         assert!(e.message.starts_with("invalid JSON in request body"), "{}", e.message);
-        let e = rt.block_on(read_create_request(req(r#"{"Image":"bb","HostConfig":{"ShmSize":1}}"#), None)).unwrap_err();
-        assert_eq!((e.status, e.message.as_str()), (http::StatusCode::BAD_REQUEST, "berth does not support HostConfig.ShmSize yet; remove it from the request"));
+        let e = rt.block_on(read_create_request(req(r#"{"Image":"bb","HostConfig":{"OomScoreAdj":1}}"#), None)).unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (http::StatusCode::BAD_REQUEST, "berth does not support HostConfig.OomScoreAdj yet; remove it from the request"));
         let big = format!(r#"{{"Image":"bb","Env":["{}"]}}"#, "x".repeat(super::super::body::MAX_JSON_BODY));
         let e = rt.block_on(read_create_request(req(&big), None)).unwrap_err();
         assert_eq!(e.status, http::StatusCode::PAYLOAD_TOO_LARGE);

@@ -15,7 +15,7 @@ use super::create::parse_bind;
 use super::models::{
     BerthRuntime, ContainerConfig, ContainerInspect, ContainerInspectResponse, ContainerState,
     ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig, ContainerSummaryNetworkSettings,
-    ContainerSummaryStateEnum, EndpointSettings, HostConfig, HostConfigLogConfig, MountPoint, MountType,
+    ContainerSummaryStateEnum, EndpointSettings, HostConfig, HostConfigCgroupnsModeEnum, HostConfigIsolationEnum, HostConfigLogConfig, MountPoint, MountType,
     EndpointIpamConfig, NetworkSettings, PortBinding, PortSummary, PortSummaryTypeEnum, RestartPolicy, RestartPolicyNameEnum,
 };
 
@@ -227,8 +227,40 @@ fn docker_host_config(record: &ContainerRecord) -> HostConfig {
         cpu_period: Some(h.cpu_period),
         nano_cpus: Some(h.nano_cpus),
         pids_limit: h.pids_limit,
+        tmpfs: non_empty_map(&h.tmpfs),
+        pid_mode: Some(h.pid_mode.clone()),
+        // Records from before berth had IPC and cgroup namespace modes ran
+        // with a private IPC namespace and the host's cgroup namespace.
+        ipc_mode: Some(if h.ipc_mode.is_empty() { "private".into() } else { h.ipc_mode.clone() }),
+        uts_mode: Some(h.uts_mode.clone()),
+        cgroupns_mode: Some(match h.cgroupns_mode.as_str() {
+            "private" => HostConfigCgroupnsModeEnum::PRIVATE,
+            _ => HostConfigCgroupnsModeEnum::HOST,
+        }),
+        shm_size: Some(if h.shm_size > 0 { h.shm_size } else { 64 << 20 }),
+        sysctls: non_empty_map(&h.sysctls),
+        ulimits: non_empty(
+            h.ulimits
+                .iter()
+                .map(|u| super::models::ResourcesUlimits { name: Some(u.name.clone()), soft: Some(u.soft), hard: Some(u.hard) })
+                .collect(),
+        ),
+        oom_kill_disable: Some(h.oom_kill_disable.unwrap_or(false)),
+        memory_swap: Some(h.memory_swap),
+        memory_swappiness: h.memory_swappiness,
+        memory_reservation: Some(h.memory_reservation),
+        cpuset_cpus: Some(h.cpuset_cpus.clone()),
+        cpuset_mems: Some(h.cpuset_mems.clone()),
+        cpu_realtime_period: Some(h.cpu_realtime_period),
+        cpu_realtime_runtime: Some(h.cpu_realtime_runtime),
+        isolation: Some(if h.isolation.is_empty() { HostConfigIsolationEnum::EMPTY } else { HostConfigIsolationEnum::DEFAULT }),
+        init: h.init,
         ..Default::default()
     }
+}
+
+fn non_empty_map(m: &std::collections::BTreeMap<String, String>) -> Option<HashMap<String, String>> {
+    (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
 fn docker_config(record: &ContainerRecord) -> ContainerConfig {
@@ -435,6 +467,7 @@ const NULL_KEYS: &[(&str, &[&str])] = &[
     ("", &["ExecIDs", "ResolvConfPath", "HostnamePath", "HostsPath"]),
     ("Config", &["Env", "Cmd", "Entrypoint", "Volumes", "OnBuild"]),
     ("HostConfig", &["Binds", "PidsLimit", "CapAdd", "CapDrop", "VolumesFrom", "Links", "ExtraHosts", "SecurityOpt"]),
+    ("HostConfig", &["MemorySwappiness", "Ulimits"]),
 ];
 
 /// The inspect document as sent on the wire: [`container_inspect`] plus
@@ -681,6 +714,32 @@ mod tests {
         assert_eq!(v["Config"]["Hostname"], "aaaaaaaaaaaa");
         assert_eq!(v["Driver"], "overlayfs");
         assert_eq!(v["NetworkSettings"]["IPAddress"], "");
+    }
+
+    #[test]
+    fn host_config_namespaces_and_resources() {
+        let mut r = running();
+        let v = container_inspect_json(&r, &InspectExtras::default());
+        let h = &v["HostConfig"];
+        // A record from before berth had them: what it ran with.
+        assert_eq!((&h["IpcMode"], &h["CgroupnsMode"], &h["ShmSize"]), (&serde_json::json!("private"), &serde_json::json!("host"), &serde_json::json!(64 << 20)));
+        assert!(h["MemorySwappiness"].is_null() && h["Ulimits"].is_null() && h.get("Init").is_none() && h.get("Tmpfs").is_none(), "{h}");
+        assert_eq!((&h["Isolation"], &h["OomKillDisable"]), (&serde_json::json!(""), &serde_json::json!(false)));
+        let hc = &mut r.host_config;
+        hc.tmpfs = [("/t".to_owned(), "size=3M".to_owned())].into();
+        hc.pid_mode = "container:x".into();
+        hc.ipc_mode = "shareable".into();
+        hc.cgroupns_mode = "private".into();
+        hc.ulimits = vec![berth_engine::model::Ulimit { name: "nofile".into(), soft: 1, hard: 2 }];
+        hc.memory_swappiness = Some(40);
+        hc.isolation = "default".into();
+        hc.init = Some(true);
+        let v = container_inspect_json(&r, &InspectExtras::default());
+        let h = &v["HostConfig"];
+        assert_eq!(h["Tmpfs"], serde_json::json!({"/t": "size=3M"}));
+        assert_eq!((&h["PidMode"], &h["IpcMode"], &h["CgroupnsMode"]), (&serde_json::json!("container:x"), &serde_json::json!("shareable"), &serde_json::json!("private")));
+        assert_eq!(h["Ulimits"], serde_json::json!([{"Name": "nofile", "Soft": 1, "Hard": 2}]));
+        assert_eq!((&h["MemorySwappiness"], &h["Isolation"], &h["Init"]), (&serde_json::json!(40), &serde_json::json!("default"), &serde_json::json!(true)));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - [`filters`]: the `filters` query parameter and container matching.
 //! - [`glob`]: Go `path.Match` globs (the image `reference` filter).
 //! - [`stream`]: stdcopy framing and `docker logs` line formatting.
+//! - [`update`]: `POST /containers/{id}/update` body → the engine's update.
 //! - [`params`]: signals, timestamps, booleans and integers in query strings.
 
 pub mod body;
@@ -22,3 +23,4 @@ pub mod inspect;
 pub mod models;
 pub mod params;
 pub mod stream;
+pub mod update;

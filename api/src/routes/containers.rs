@@ -1,5 +1,5 @@
 //! Container routes: create, list, inspect, lifecycle, wait, logs, attach,
-//! top, stats, prune.
+//! top, stats, update, prune.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -46,6 +46,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/containers/{id}/pause", post(pause))
         .route("/containers/{id}/unpause", post(unpause))
         .route("/containers/{id}/rename", post(rename))
+        .route("/containers/{id}/update", post(update))
         .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}/wait", post(wait))
         .route("/containers/{id}/logs", get(logs))
@@ -97,7 +98,11 @@ async fn list(State(state): State<AppState>, Query(query): Q) -> Result<Response
 }
 
 async fn create(State(state): State<AppState>, Query(query): Q, req: Request) -> Result<Response, ApiError> {
-    let c = read_create_request(req, q(&query, "name")).await?;
+    let version = req.extensions().get::<crate::version::RequestedVersion>().copied();
+    let mut c = read_create_request(req, q(&query, "name")).await?;
+    if let Some(v) = version {
+        crate::docker::create::version_defaults(&mut c.host_config, v);
+    }
     let rec = state
         .engine
         .containers
@@ -163,6 +168,15 @@ async fn rename(State(state): State<AppState>, Path(id): Path<String>, Query(que
     let name = berth_engine::model::validate_name(name).map_err(|_| ApiError::bad_request(format!("Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")))?;
     state.engine.containers.rename(&id, &name).await?;
     Ok(no_content())
+}
+
+async fn update(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> Result<Response, ApiError> {
+    let limit = crate::docker::body::MAX_JSON_BODY;
+    crate::docker::body::check_content_length(req.headers(), limit)?;
+    let bytes = crate::docker::body::read_limited(req.into_body(), limit).await?;
+    let update = crate::docker::update::parse_update_request(&bytes)?;
+    let warnings = state.engine.containers.update_container(&id, update).await?;
+    Ok(json_response(StatusCode::OK, &json!({"Warnings": warnings})))
 }
 
 fn size(query: &HashMap<String, String>) -> Result<(u32, u32), ApiError> {

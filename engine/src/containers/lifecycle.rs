@@ -8,6 +8,7 @@
 //! watches), then recorded under the lock by [`finalize`](ContainerService::finalize),
 //! which is idempotent: whoever holds the lock first records the exit.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use berth_containerd::{FifoSet, NewContainer, Rootfs};
 use berth_store::{ContainerRecord, ContainerStatus, PinnedRuntime};
 
 use super::hub::{Hub, RawExit, Run};
-use super::{io, ContainerService};
+use super::{io, validate, ContainerService};
 use crate::user;
 use crate::ctd::shim_runtime;
 use crate::error::{EngineError, Result};
@@ -91,6 +92,8 @@ impl ContainerService {
                 };
                 let msg = e.to_string();
                 tracing::warn!(container = %rec.id, runtime = %rec.host_config.runtime, error = %msg, "container start failed");
+                // A shareable /dev/shm mounted for this start.
+                self.release_shm(&rec.id).await;
                 let _ = self
                     .update(&rec.id, move |r| {
                         r.state.exit_code = code;
@@ -115,6 +118,8 @@ impl ContainerService {
         // A reload since create may have changed what the runtime can do.
         let mode = self.networks.runtime_mode(&rec.host_config.network_mode, &rec.networking.endpoints);
         resolved.check_network_mode(&mode).map_err(EngineError::InvalidParameter)?;
+        let h = &rec.host_config;
+        resolved.check_namespace_modes(&h.pid_mode, &h.ipc_mode, &h.uts_mode).map_err(EngineError::InvalidParameter)?;
         if let Some(prev) = &rec.pinned_runtime {
             let now_binary = resolved.binary.as_ref().map(|b| b.display().to_string());
             if prev.binary != now_binary || prev.args != resolved.args || prev.shim != resolved.shim {
@@ -173,6 +178,8 @@ impl ContainerService {
         // /etc/group once its filesystem's mounts are known (below); the
         // spec is built first so that bad input fails before anything runs.
         let cgroups_path = self.cgroups.spec_path(self.ctd.client.namespace(), id);
+        self.check_realtime(rec).await?;
+        let joins = self.joins(rec, snap).await?;
         let spec = spec::build(&spec::SpecInput {
             id,
             cgroups_path: &cgroups_path,
@@ -182,7 +189,15 @@ impl ContainerService {
             etc: Some(&etc),
             netns: netns.as_deref(),
             confine: &confine,
-        })?;
+            joins: &joins,
+        });
+        let spec = match spec {
+            Ok(s) => s,
+            Err(e) => {
+                self.release_shm(id).await;
+                return Err(e.into());
+            }
+        };
         let runtime = shim_runtime(&resolved, self.cgroups.driver());
         // Reading the container's /etc files blocks: off the async threads.
         let set_user = |mounts: Vec<berth_containerd::Mount>, mut spec: oci_spec::runtime::Spec| {
@@ -233,6 +248,7 @@ impl ContainerService {
             Ok(pid) => pid,
             Err(e) => {
                 let _ = fifos.remove();
+                self.release_shm(id).await;
                 return Err(e.into());
             }
         };
@@ -246,6 +262,7 @@ impl ContainerService {
             let _ = tokio::time::timeout(Duration::from_secs(5), io).await;
             let _ = fifos.remove();
             hub.reset_stdin();
+            self.release_shm(id).await;
             return Err(e.into());
         }
         hub.set_run(Run { pid, io: Some(io), fifos });
@@ -475,6 +492,7 @@ impl ContainerService {
             let _ = run.fifos.remove();
         }
         hub.reset_stdin();
+        self.release_shm(id).await;
         let code = code as i64;
         let manual = hub.restart.lock().unwrap_or_else(|e| e.into_inner()).manually_stopped;
         let updated = self
@@ -763,6 +781,7 @@ impl ContainerService {
             Err(e) => tracing::warn!(container = %id, error = %e, "deleting the task failed"),
         }
         self.ctd.containers.delete(id).await?;
+        self.release_shm(id).await;
         let hub = self.hub(id);
         hub.close_log();
         let _ = std::fs::remove_dir_all(self.fifo_root.join(id));
@@ -779,6 +798,139 @@ impl ContainerService {
         self.event("destroy", &rec, &[]);
         Ok(())
     }
+}
+
+impl ContainerService {
+    /// What a starting container joins: the namespaces of the containers its
+    /// PID and IPC modes name (running, with dockerd's messages), its
+    /// `/dev/shm` (a tmpfs berth mounts for a shareable container, the
+    /// donor's for `container:X`, the host's for `host`), and the init.
+    async fn joins(&self, rec: &ContainerRecord, snap: &berth_config::Snapshot) -> Result<spec::Joins> {
+        let h = &rec.host_config;
+        let mut joins = spec::Joins { init: super::init_binary(h, snap).await?, ..Default::default() };
+        if let Some(other) = validate::joined_container(&h.pid_mode) {
+            let donor = self
+                .get(other)
+                .map_err(|e| EngineError::InvalidParameter(format!("cannot join PID of a non running container: {other}: {e}")))?;
+            let pid = self.running_pid(&donor, "")?;
+            joins.pid_ns = Some(PathBuf::from(format!("/proc/{pid}/ns/pid")));
+        }
+        if let Some(other) = validate::joined_container(&h.ipc_mode) {
+            let donor = self.get(other).map_err(|e| EngineError::InvalidParameter(format!("can't join IPC of container {other}: {e}")))?;
+            let msg = format!("can't join IPC of container {}", donor.id);
+            let pid = self.running_pid(&donor, &msg)?;
+            let shm = self.store.container_dir(&donor.id).join("shm");
+            let mounted = tokio::fs::metadata(&shm).await.is_ok_and(|m| m.is_dir());
+            if donor.host_config.ipc_mode != "shareable" || !mounted {
+                return Err(EngineError::InvalidParameter(format!(
+                    "{msg}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
+                )));
+            }
+            joins.ipc_ns = Some(PathBuf::from(format!("/proc/{pid}/ns/ipc")));
+            joins.shm = Some(shm);
+        }
+        let user_shm = h.tmpfs.keys().chain(h.binds.iter()).any(|m| m == "/dev/shm" || m.split(':').nth(1) == Some("/dev/shm"))
+            || h.mounts.iter().any(|m| validate::clean_path(&m.target) == "/dev/shm");
+        match h.ipc_mode.as_str() {
+            "host" => joins.shm = Some(PathBuf::from("/dev/shm")),
+            "shareable" if !user_shm => {
+                let dir = self.store.container_dir(&rec.id).join("shm");
+                let size = h.shm_size;
+                tokio::task::spawn_blocking({
+                    let dir = dir.clone();
+                    move || mount_shm(&dir, size)
+                })
+                .await
+                .map_err(|e| EngineError::Internal(format!("shm mount task failed: {e}")))?
+                .map_err(|e| EngineError::Internal(format!("mounting the shareable /dev/shm of container {}: {e}", rec.id)))?;
+                joins.shm = Some(dir);
+            }
+            // The container's own /dev/shm mount replaces the default one
+            // (so this is never mounted); it has nothing to share.
+            "shareable" => joins.shm = Some(PathBuf::from("/dev/shm")),
+            _ => {}
+        }
+        Ok(joins)
+    }
+
+    /// A real-time CPU runtime needs the parent cgroup to have that much to
+    /// hand out (v1 `cpu.rt_runtime_us`); berth, like dockerd without its
+    /// `cpu-rt-runtime` option, gives its cgroup none, so the runtime would
+    /// fail with a bare "invalid argument". Says why instead.
+    async fn check_realtime(&self, rec: &ContainerRecord) -> Result<()> {
+        let want = rec.host_config.cpu_realtime_runtime;
+        if want <= 0 {
+            return Ok(());
+        }
+        let Some(cpu) = self.cgroups.hierarchy().v1_mount("cpu").map(|m| m.to_path_buf()) else { return Ok(()) };
+        let rel = self.cgroups.relative_dir(self.ctd.client.namespace(), &rec.id);
+        let parent = cpu.join(rel.parent().unwrap_or(std::path::Path::new("")));
+        let file = parent.join("cpu.rt_runtime_us");
+        let have = tokio::task::spawn_blocking({
+            let file = file.clone();
+            move || std::fs::read_to_string(file).ok().and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(0)
+        })
+        .await
+        .unwrap_or(0);
+        if have < want {
+            return Err(EngineError::InvalidParameter(format!(
+                "CpuRealtimeRuntime {want}: the daemon's cgroup has {have} µs of real-time CPU time to hand out ({}); berth has no cpu-rt-runtime option to give it some yet",
+                file.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The pid of a running (not restarting) container, for joining its
+    /// namespaces; `context` prefixes the error (dockerd's wording).
+    fn running_pid(&self, rec: &ContainerRecord, context: &str) -> Result<u32> {
+        let prefix = if context.is_empty() { String::new() } else { format!("{context}: ") };
+        if !rec.state.running || rec.state.pid == 0 {
+            return Err(EngineError::Conflict(format!("{prefix}container {} is not running", rec.id)));
+        }
+        if rec.state.status == ContainerStatus::Restarting {
+            return Err(EngineError::Conflict(format!("{prefix}container {} is restarting, wait until the container is running", rec.id)));
+        }
+        Ok(rec.state.pid)
+    }
+
+    /// Unmounts a shareable container's `/dev/shm` (after it exited, or on
+    /// remove); nothing when it has none.
+    pub(crate) async fn release_shm(&self, id: &str) {
+        let dir = self.store.container_dir(id).join("shm");
+        let _ = tokio::task::spawn_blocking(move || unmount_shm(&dir)).await;
+    }
+}
+
+/// Mounts a tmpfs of `size` bytes for a shareable container's `/dev/shm`
+/// at `dir` (as dockerd: `nosuid,nodev,noexec`, mode 1777), replacing one
+/// left from a run berth did not see end.
+fn mount_shm(dir: &std::path::Path, size: i64) -> std::io::Result<()> {
+    unmount_shm(dir);
+    std::fs::create_dir_all(dir)?;
+    let c = |s: &str| std::ffi::CString::new(s).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e));
+    let (src, target, fstype) = (c("shm")?, c(&dir.display().to_string())?, c("tmpfs")?);
+    let data = c(&format!("mode=1777,size={size}"))?;
+    let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    // SAFETY: every pointer is a NUL-terminated string that outlives the call.
+    let rc = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), flags, data.as_ptr().cast()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Detaches and removes a shm directory made by [`mount_shm`] (no error
+/// when there is none: most containers have none).
+fn unmount_shm(dir: &std::path::Path) {
+    if !dir.exists() {
+        return;
+    }
+    if let Ok(target) = std::ffi::CString::new(dir.display().to_string()) {
+        // SAFETY: a NUL-terminated path; EINVAL (not a mount) is fine.
+        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 /// Whether a container's restart policy restarts it after its last exit

@@ -8,7 +8,9 @@
 pub mod hub;
 mod io;
 pub mod lifecycle;
+pub mod limits;
 pub mod logconfig;
+pub mod update;
 pub mod stats;
 pub mod validate;
 pub mod wait;
@@ -64,6 +66,8 @@ pub struct ContainerService {
     pub(crate) cgroups: Arc<crate::cgroups::Cgroups>,
     /// Networks: set up at start, torn down at exit.
     pub(crate) networks: Arc<crate::networks::NetworkService>,
+    /// What the host supports of the resource options (found once at start).
+    pub(crate) limits: limits::HostLimits,
 }
 
 impl ContainerService {
@@ -80,7 +84,7 @@ impl ContainerService {
         cgroups: Arc<crate::cgroups::Cgroups>,
         networks: Arc<crate::networks::NetworkService>,
     ) -> Self {
-        ContainerService { store, ctd, images, runtimes, events, metrics, hubs: Mutex::new(HashMap::new()), me: Mutex::new(std::sync::Weak::new()), fifo_root: exec_root.join("fifo"), shutting_down: Default::default(), host_facts: crate::confine::HostFacts::read(), cgroups, networks }
+        ContainerService { store, ctd, images, runtimes, events, metrics, hubs: Mutex::new(HashMap::new()), me: Mutex::new(std::sync::Weak::new()), fifo_root: exec_root.join("fifo"), shutting_down: Default::default(), host_facts: crate::confine::HostFacts::read(), limits: limits::HostLimits::read(&cgroups), cgroups, networks }
     }
 
     /// Registers the `Arc` this service lives in (done by [`crate::Engine::start`]).
@@ -140,6 +144,8 @@ impl ContainerService {
     /// created when any input is wrong.
     pub async fn create(&self, mut req: CreateRequest) -> Result<Arc<ContainerRecord>> {
         validate::normalize(&mut req.config, &mut req.host_config)?;
+        self.limits.apply_defaults(&mut req.host_config);
+        self.limits.check(&req.host_config)?;
         let image = self.images.resolve(&req.image).await?;
         merge_image_defaults(&mut req.config, &image.defaults);
         for p in &image.defaults.exposed_ports {
@@ -169,12 +175,15 @@ impl ContainerService {
         let resolved = crate::runtimes::resolve(&snap, &req.host_config.runtime).await?;
         let mode = self.networks.runtime_mode(&req.host_config.network_mode, &req.networking.endpoints);
         resolved.check_network_mode(&mode).map_err(EngineError::InvalidParameter)?;
+        let h = &req.host_config;
+        resolved.check_namespace_modes(&h.pid_mode, &h.ipc_mode, &h.uts_mode).map_err(EngineError::InvalidParameter)?;
         let confine = self.confinement(&req.host_config, &snap).await?;
         if confine.custom_seccomp {
             resolved.check_custom_seccomp().map_err(EngineError::InvalidParameter)?;
         }
         drop(resolved);
         let log_config = logconfig::resolve(&req.log_config, &snap)?;
+        let init = init_binary(&req.host_config, &snap).await?;
         // Build the spec once now so bad input fails here, not at start.
         spec::build(&spec::SpecInput {
             id: "0",
@@ -185,6 +194,7 @@ impl ContainerService {
             etc: None,
             netns: None,
             confine: &confine,
+            joins: &spec::Joins::placeholder(&req.host_config, init),
         })?;
 
         let new = NewContainer {
@@ -295,6 +305,32 @@ impl ContainerService {
             .await
             .map_err(|e| EngineError::Internal(format!("record update task failed: {e}")))??)
     }
+}
+
+/// Debian's static tini, which dockerd's own `docker-init` is: it runs in
+/// any image, with or without a libc.
+pub const DEFAULT_INIT: &str = "/usr/bin/tini-static";
+
+/// The init binary a container runs as PID 1 (`Init`, else daemon.json
+/// `init`), from `init-path` or [`DEFAULT_INIT`]; `None` without one. A
+/// missing binary is refused, saying what to install.
+pub(crate) async fn init_binary(h: &HostConfig, snap: &berth_config::Snapshot) -> Result<Option<PathBuf>> {
+    if !h.init.unwrap_or(snap.config.init) {
+        return Ok(None);
+    }
+    let path = snap.config.init_path.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_INIT));
+    if !tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()) {
+        let hint = if snap.config.init_path.is_some() {
+            "fix init-path in daemon.json".to_string()
+        } else {
+            "install Debian's tini package (apt-get install tini) or set init-path in daemon.json".to_string()
+        };
+        return Err(EngineError::InvalidParameter(format!(
+            "Init: the init binary {} is missing: {hint}",
+            path.display()
+        )));
+    }
+    Ok(Some(path))
 }
 
 /// Docker's merge of image defaults into a container's config: a container

@@ -56,6 +56,9 @@ pub enum CreateError {
     /// Something Docker has that berth does not do yet.
     #[error("{0}")]
     Unsupported(String),
+    /// Any other invalid setting, with dockerd's message.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// dockerd's minimum memory limit (6 MiB).
@@ -64,6 +67,8 @@ pub const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 pub const DEFAULT_CPU_PERIOD: i64 = 100_000;
 /// The kernel's `HOST_NAME_MAX`.
 pub const MAX_HOSTNAME: usize = 64;
+/// dockerd's default `/dev/shm` size (its `default-shm-size`, 64 MiB).
+pub const DEFAULT_SHM_SIZE: i64 = 64 * 1024 * 1024;
 
 /// Checks and normalises a new container's settings. Confinement options
 /// (capabilities, security options, devices) are checked by
@@ -78,7 +83,159 @@ pub fn normalize(config: &mut ContainerConfig, host: &mut HostConfig) -> Result<
     if host.pids_limit.is_some_and(|n| n <= 0) {
         host.pids_limit = None;
     }
+    check_namespaces(config, host)?;
+    check_sysctls(host)?;
     Ok(())
+}
+
+fn invalid(msg: String) -> CreateError {
+    CreateError::Invalid(msg)
+}
+
+/// The container named by a `container:<name|id>` mode.
+pub fn joined_container(mode: &str) -> Option<&str> {
+    mode.strip_prefix("container:")
+}
+
+/// PID, IPC, UTS and cgroup namespace modes, the isolation and the shm
+/// size, with dockerd's messages; `""` IPC mode becomes dockerd's default
+/// `private`, a 0 shm size its default 64 MiB.
+fn check_namespaces(c: &ContainerConfig, h: &mut HostConfig) -> Result<(), CreateError> {
+    match h.pid_mode.as_str() {
+        "" | "host" => {}
+        m if joined_container(m).is_some_and(|x| !x.is_empty()) => {}
+        m => return Err(invalid(format!("invalid PID mode: {m}"))),
+    }
+    match h.ipc_mode.as_str() {
+        "" => h.ipc_mode = "private".into(),
+        "private" | "shareable" | "host" | "none" => {}
+        m if joined_container(m).is_some_and(|x| !x.is_empty()) => {}
+        m => return Err(invalid(format!("invalid IPC mode: {m}"))),
+    }
+    match h.uts_mode.as_str() {
+        "" => {}
+        "host" if !c.hostname.is_empty() => return Err(invalid("conflicting options: hostname and the UTS mode".into())),
+        "host" => {}
+        m => return Err(invalid(format!("invalid UTS mode: {m}"))),
+    }
+    match h.cgroupns_mode.as_str() {
+        "" | "private" | "host" => {}
+        m => return Err(invalid(format!("invalid cgroup namespace mode: {m}"))),
+    }
+    if !(h.isolation.is_empty() || h.isolation.eq_ignore_ascii_case("default")) {
+        return Err(invalid(format!("Invalid isolation: {:?} - linux only supports 'default'", h.isolation)));
+    }
+    if h.shm_size < 0 {
+        return Err(invalid("SHM size can not be less than 0".into()));
+    }
+    if h.shm_size == 0 {
+        h.shm_size = DEFAULT_SHM_SIZE;
+    }
+    Ok(())
+}
+
+/// The IPC sysctls a private IPC namespace holds (runc's list).
+const IPC_SYSCTLS: &[&str] = &[
+    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
+/// Only sysctls of a namespace the container has its own of (runc's rules
+/// and messages, checked here so every runtime refuses alike and at create).
+fn check_sysctls(h: &HostConfig) -> Result<(), CreateError> {
+    for (k, v) in &h.sysctls {
+        if v.contains('\n') || k.contains(['/', '\n', ' ']) || k.is_empty() {
+            return Err(invalid(format!("invalid sysctl {k:?}={v:?}")));
+        }
+        if IPC_SYSCTLS.contains(&k.as_str()) || k.starts_with("fs.mqueue.") {
+            if h.ipc_mode == "host" {
+                return Err(invalid(format!("sysctl {k:?} is not allowed in the hosts ipc namespace")));
+            }
+            continue;
+        }
+        if k.starts_with("net.") {
+            if h.network_mode == "host" {
+                return Err(invalid(format!("sysctl {k:?} is not allowed in the hosts network namespace")));
+            }
+            continue;
+        }
+        if h.uts_mode != "host" {
+            match k.as_str() {
+                "kernel.domainname" => continue,
+                "kernel.hostname" => {
+                    return Err(invalid(format!("sysctl {k:?} is not allowed as it conflicts with the OCI \"hostname\" field")))
+                }
+                _ => {}
+            }
+        }
+        return Err(invalid(format!("sysctl {k:?} is not in a separate kernel namespace")));
+    }
+    Ok(())
+}
+
+/// dockerd's tmpfs mount options (`MergeTmpfsOptions`): its defaults
+/// `noexec,nosuid,nodev,rprivate` and then the given ones, the later of two
+/// flags that set the same thing (`exec` after `noexec`) and of two `size=`
+/// winning.
+pub fn tmpfs_options(data: &str) -> Result<Vec<String>, CreateError> {
+    let mut options: Vec<&str> = vec!["noexec", "nosuid", "nodev", "rprivate"];
+    if !data.is_empty() {
+        options.extend(data.split(','));
+    }
+    let mut seen_flags: Vec<&str> = Vec::new();
+    let mut seen_data: Vec<&str> = Vec::new();
+    let mut out: Vec<String> = Vec::new();
+    for o in options.into_iter().rev() {
+        if o == "defaults" {
+            continue;
+        }
+        if let Some(key) = tmpfs_flag_key(o) {
+            if !seen_flags.contains(&key) {
+                seen_flags.push(key);
+                out.push(o.to_string());
+            }
+            continue;
+        }
+        match o.split_once('=') {
+            Some((k, _)) if matches!(k, "size" | "mode" | "uid" | "gid" | "nr_inodes" | "nr_blocks" | "mpol") => {
+                if !seen_data.contains(&k) {
+                    seen_data.push(k);
+                    out.push(o.to_string());
+                }
+            }
+            _ => {
+                // Go's `%q` of the option split at its first `=`.
+                let parts: Vec<String> = o.splitn(2, '=').map(|p| format!("{p:?}")).collect();
+                return Err(invalid(format!("invalid tmpfs option [{}]", parts.join(" "))));
+            }
+        }
+    }
+    // Collected from the end (linear for any number of options).
+    out.reverse();
+    Ok(out)
+}
+
+/// The mount flag an option sets or clears (flags that undo each other
+/// share a key; all propagation modes share one).
+fn tmpfs_flag_key(o: &str) -> Option<&'static str> {
+    Some(match o {
+        "ro" | "rw" => "rdonly",
+        "suid" | "nosuid" => "nosuid",
+        "dev" | "nodev" => "nodev",
+        "exec" | "noexec" => "noexec",
+        "sync" | "async" => "sync",
+        "dirsync" => "dirsync",
+        "remount" => "remount",
+        "mand" | "nomand" => "mand",
+        "atime" | "noatime" => "noatime",
+        "diratime" | "nodiratime" => "nodiratime",
+        "bind" => "bind",
+        "rbind" => "rbind",
+        "relatime" | "norelatime" => "relatime",
+        "strictatime" | "nostrictatime" => "strictatime",
+        "unbindable" | "runbindable" | "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => "propagation",
+        _ => return None,
+    })
 }
 
 fn check_config(c: &ContainerConfig) -> Result<(), CreateError> {
@@ -121,7 +278,7 @@ pub fn normalize_network_mode(mode: &str) -> Result<String, CreateError> {
     }
 }
 
-fn check_restart_policy(h: &HostConfig) -> Result<(), CreateError> {
+pub fn check_restart_policy(h: &HostConfig) -> Result<(), CreateError> {
     let p = &h.restart_policy;
     match p.name.as_str() {
         "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
@@ -195,6 +352,18 @@ fn check_mounts(h: &HostConfig) -> Result<(), CreateError> {
             return Err(CreateError::DuplicateMountPoint(m.target.clone()));
         }
     }
+    for (dest, data) in &h.tmpfs {
+        if clean_path(dest) == "/" {
+            return Err(invalid("invalid specification: destination can't be '/'".into()));
+        }
+        if !dest.starts_with('/') {
+            return Err(invalid(format!("invalid mount path: '{dest}' mount path must be absolute")));
+        }
+        if !targets.insert(clean_path(dest)) {
+            return Err(CreateError::DuplicateMountPoint(dest.clone()));
+        }
+        tmpfs_options(data)?;
+    }
     Ok(())
 }
 
@@ -214,6 +383,41 @@ fn check_resources(h: &mut HostConfig) -> Result<(), CreateError> {
         _ if h.cpu_period > 0 => return Err(CreateError::NanoCpusConflict("Period")),
         _ if h.cpu_quota > 0 => return Err(CreateError::NanoCpusConflict("Quota")),
         _ => {}
+    }
+    check_memory(h, false)?;
+    if h.cpu_realtime_period != 0 && h.cpu_realtime_runtime != 0 && h.cpu_realtime_runtime > h.cpu_realtime_period {
+        return Err(invalid("cpu-rt-runtime cannot be higher than cpu-rt-period".into()));
+    }
+    if h.cpu_realtime_period < 0 || h.cpu_realtime_runtime < 0 {
+        return Err(invalid("CPU real-time period and runtime cannot be negative".into()));
+    }
+    Ok(())
+}
+
+/// dockerd's memory rules (`update`: checking a `docker update`, where a
+/// swap limit may come without a memory limit).
+pub fn check_memory(h: &mut HostConfig, update: bool) -> Result<(), CreateError> {
+    if h.memory > 0 && h.memory_swap > 0 && h.memory_swap < h.memory {
+        return Err(invalid("Minimum memoryswap limit should be larger than memory limit, see usage".into()));
+    }
+    if h.memory == 0 && h.memory_swap > 0 && !update {
+        return Err(invalid("You should always set the Memory limit when using Memoryswap limit, see usage".into()));
+    }
+    if h.memory_swap < -1 {
+        return Err(invalid(format!("invalid memory swap limit {}: -1 (unlimited), 0 (unset) or a size in bytes", h.memory_swap)));
+    }
+    match h.memory_swappiness {
+        Some(-1) => h.memory_swappiness = None,
+        Some(s) if !(0..=100).contains(&s) => {
+            return Err(invalid(format!("Invalid value: {s}, valid memory swappiness range is 0-100")))
+        }
+        _ => {}
+    }
+    if h.memory_reservation > 0 && h.memory_reservation < MIN_MEMORY {
+        return Err(invalid("Minimum memory reservation allowed is 6MB".into()));
+    }
+    if h.memory > 0 && h.memory_reservation > 0 && h.memory < h.memory_reservation {
+        return Err(invalid("Minimum memory limit can not be less than memory reservation limit, see usage".into()));
     }
     Ok(())
 }
@@ -308,6 +512,98 @@ mod tests {
         assert_eq!(nano_cpus_quota(1_500_000_000), (150_000, 100_000));
         assert_eq!(nano_cpus_quota(1), (1000, 100_000));
         assert_eq!(ok(HostConfig { pids_limit: Some(-1), ..Default::default() }).pids_limit, None);
+    }
+
+    #[test]
+    fn namespace_modes_isolation_and_shm() {
+        let h = ok(HostConfig::default());
+        assert_eq!((h.ipc_mode.as_str(), h.shm_size), ("private", DEFAULT_SHM_SIZE), "dockerd's defaults");
+        for (field, good, bad, msg) in [
+            ("pid", &["host", "container:x"][..], &["bogus", "container:"][..], "invalid PID mode: "),
+            ("ipc", &["private", "shareable", "host", "none", "container:x"][..], &["bogus", "container:"][..], "invalid IPC mode: "),
+            ("uts", &["host"][..], &["bogus", "private"][..], "invalid UTS mode: "),
+            ("cgroupns", &["host", "private"][..], &["bogus"][..], "invalid cgroup namespace mode: "),
+        ] {
+            let with = |v: &str| {
+                let mut h = HostConfig::default();
+                *match field {
+                    "pid" => &mut h.pid_mode,
+                    "ipc" => &mut h.ipc_mode,
+                    "uts" => &mut h.uts_mode,
+                    _ => &mut h.cgroupns_mode,
+                } = v.to_string();
+                h
+            };
+            for g in good {
+                ok(with(g));
+            }
+            for b in bad {
+                assert_eq!(err(with(b)), format!("{msg}{b}"));
+            }
+        }
+        let e = normalize(&mut ContainerConfig { hostname: "x".into(), ..Default::default() }, &mut HostConfig { uts_mode: "host".into(), ..Default::default() });
+        assert_eq!(e.unwrap_err().to_string(), "conflicting options: hostname and the UTS mode");
+        ok(HostConfig { isolation: "Default".into(), ..Default::default() });
+        assert_eq!(err(HostConfig { isolation: "hyperv".into(), ..Default::default() }), "Invalid isolation: \"hyperv\" - linux only supports 'default'");
+        assert_eq!(err(HostConfig { shm_size: -1, ..Default::default() }), "SHM size can not be less than 0");
+        assert_eq!(ok(HostConfig { shm_size: 1, ..Default::default() }).shm_size, 1);
+    }
+
+    #[test]
+    fn sysctls_need_a_namespace_of_their_own() {
+        let s = |k: &str, net: &str, ipc: &str, uts: &str| {
+            let h = HostConfig {
+                sysctls: [(k.to_string(), "1".to_string())].into_iter().collect(),
+                network_mode: net.into(),
+                ipc_mode: ipc.into(),
+                uts_mode: uts.into(),
+                ..Default::default()
+            };
+            normalize(&mut ContainerConfig::default(), &mut h.clone()).err().map(|e| e.to_string())
+        };
+        assert_eq!(s("net.ipv4.ip_forward", "none", "", ""), None);
+        assert_eq!(s("net.ipv4.ip_forward", "host", "", "").unwrap(), "sysctl \"net.ipv4.ip_forward\" is not allowed in the hosts network namespace");
+        assert_eq!(s("kernel.shmmax", "none", "", ""), None);
+        assert_eq!(s("fs.mqueue.msg_max", "none", "shareable", ""), None);
+        assert_eq!(s("kernel.shmmax", "none", "host", "").unwrap(), "sysctl \"kernel.shmmax\" is not allowed in the hosts ipc namespace");
+        assert_eq!(s("kernel.domainname", "none", "", ""), None);
+        assert!(s("kernel.domainname", "none", "", "host").unwrap().contains("is not in a separate kernel namespace"));
+        assert!(s("kernel.hostname", "none", "", "").unwrap().contains("conflicts with the OCI \"hostname\" field"));
+        assert_eq!(s("vm.swappiness", "none", "", "").unwrap(), "sysctl \"vm.swappiness\" is not in a separate kernel namespace");
+        assert!(s("net.a\nb", "none", "", "").unwrap().starts_with("invalid sysctl"));
+    }
+
+    #[test]
+    fn tmpfs_options_merge_as_dockerd() {
+        assert_eq!(tmpfs_options("").unwrap(), ["noexec", "nosuid", "nodev", "rprivate"]);
+        assert_eq!(tmpfs_options("size=3m").unwrap(), ["noexec", "nosuid", "nodev", "rprivate", "size=3m"]);
+        // The later of two options for the same flag or key wins.
+        assert_eq!(tmpfs_options("exec,size=1m,size=2m,rshared").unwrap(), ["nosuid", "nodev", "exec", "size=2m", "rshared"]);
+        assert_eq!(tmpfs_options("defaults,ro").unwrap(), ["noexec", "nosuid", "nodev", "rprivate", "ro"]);
+        assert_eq!(tmpfs_options("bogus").unwrap_err().to_string(), "invalid tmpfs option [\"bogus\"]");
+        assert_eq!(tmpfs_options("size").unwrap_err().to_string(), "invalid tmpfs option [\"size\"]");
+        assert_eq!(tmpfs_options("foo=1").unwrap_err().to_string(), "invalid tmpfs option [\"foo\" \"1\"]");
+        let t = |d: &str| HostConfig { tmpfs: [(d.to_string(), String::new())].into_iter().collect(), ..Default::default() };
+        assert_eq!(err(t("/")), "invalid specification: destination can't be '/'");
+        assert_eq!(err(t("rel")), "invalid mount path: 'rel' mount path must be absolute");
+        assert_eq!(err(HostConfig { binds: vec!["/h:/x".into()], ..t("/x/") }), "Duplicate mount point: /x/");
+    }
+
+    #[test]
+    fn memory_rules() {
+        let m = |memory: i64, swap: i64, res: i64| HostConfig { memory: memory << 20, memory_swap: swap << 20, memory_reservation: res << 20, ..Default::default() };
+        ok(m(64, 128, 32));
+        ok(HostConfig { memory: 64 << 20, memory_swap: -1, ..Default::default() });
+        assert_eq!(err(m(64, 32, 0)), "Minimum memoryswap limit should be larger than memory limit, see usage");
+        assert_eq!(err(m(0, 32, 0)), "You should always set the Memory limit when using Memoryswap limit, see usage");
+        assert_eq!(err(m(0, 0, 1)), "Minimum memory reservation allowed is 6MB");
+        assert_eq!(err(m(64, 0, 128)), "Minimum memory limit can not be less than memory reservation limit, see usage");
+        assert_eq!(ok(HostConfig { memory_swappiness: Some(-1), ..Default::default() }).memory_swappiness, None);
+        assert_eq!(err(HostConfig { memory_swappiness: Some(101), ..Default::default() }), "Invalid value: 101, valid memory swappiness range is 0-100");
+        assert_eq!(
+            err(HostConfig { cpu_realtime_period: 1000, cpu_realtime_runtime: 2000, ..Default::default() }),
+            "cpu-rt-runtime cannot be higher than cpu-rt-period"
+        );
     }
 
     #[test]
