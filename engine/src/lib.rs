@@ -20,6 +20,7 @@
 
 pub mod binds;
 pub mod cgroups;
+pub mod changes;
 pub mod confine;
 pub mod confined;
 pub mod containers;
@@ -84,6 +85,13 @@ impl Engine {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "scratch clean-up task failed"),
+        }
+        // Commits interrupted by a crash left their leases (their view
+        // snapshot and layer go with them at containerd's next GC).
+        match berth_containerd::snapshots::delete_leases(&ctd.client, images::commit::COMMIT_LEASE_PREFIX).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(leases = n, "deleted the leases of interrupted commits"),
+            Err(e) => tracing::warn!(error = %e, "listing the leases of interrupted commits failed; they expire on their own"),
         }
         let images = Arc::new(images::ImageService::new(ctd.images.clone(), events.clone(), scratch));
         let containers = Arc::new(containers::ContainerService::new(store, ctd, images.clone(), runtimes.clone(), events.clone(), metrics.clone(), exec_root, cgroups.clone()));
