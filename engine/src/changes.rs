@@ -9,7 +9,11 @@
 //!   an opaque directory that a lower layer has (its new content follows
 //!   as additions);
 //! - the parent directory of an addition or deletion is listed as
-//!   modified (once) before it.
+//!   modified (once) before it;
+//! - the empty mount points the OCI runtime creates for the container's
+//!   fixed mounts ([`RUNTIME_MOUNTPOINTS`]) are not changes: dockerd has
+//!   them in the image's init layer, below the container's, so its diff
+//!   never shows them either.
 //!
 //! The upper directory belongs to the container, so every name is looked
 //! up relative to its directory's descriptor without following symlinks
@@ -32,6 +36,10 @@ pub const MAX_CHANGES: usize = 1_000_000;
 /// The deepest directory berth walks into (each level holds a descriptor
 /// per layer that has the directory).
 pub const MAX_DEPTH: usize = 200;
+
+/// Where every container gets a mount of its own (`spec.rs`): the
+/// runtime creates these in the writable layer when the image lacks them.
+pub const RUNTIME_MOUNTPOINTS: [&str; 6] = ["/dev", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/proc", "/sys"];
 
 /// What happened to a path: Docker's `Kind` numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +104,31 @@ fn is_opaque(dir: &OwnedFd) -> bool {
     ["trusted.overlay.opaque", "user.overlay.opaque"]
         .iter()
         .any(|attr| matches!(rustix::fs::fgetxattr(dir, *attr, &mut buf), Ok(1) if buf[0] == b'y'))
+}
+
+/// An empty regular file, or an empty directory.
+fn is_empty(st: &Stat, dir: Option<&OwnedFd>) -> bool {
+    match (FileType::from_raw_mode(st.st_mode), dir) {
+        (FileType::RegularFile, _) => st.st_size == 0,
+        (FileType::Directory, Some(d)) => names(d).is_ok_and(|n| n.is_empty()),
+        _ => false,
+    }
+}
+
+/// Whether the directory `path` holds nothing but empty runtime mount
+/// points (and holds some).
+fn only_mountpoints(path: &str, dir: &OwnedFd) -> bool {
+    let prefix = format!("{path}/");
+    if !RUNTIME_MOUNTPOINTS.iter().any(|m| m.starts_with(&prefix)) {
+        return false;
+    }
+    let Ok(list) = names(dir) else { return false };
+    list.iter().all(|n| {
+        let p = format!("{prefix}{}", String::from_utf8_lossy(n.to_bytes()));
+        RUNTIME_MOUNTPOINTS.contains(&p.as_str())
+            && rustix::fs::statat(dir, n, AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile && st.st_size == 0)
+    })
 }
 
 fn open_dir(parent: &OwnedFd, name: &CStr) -> Result<OwnedFd, Errno> {
@@ -170,8 +203,11 @@ impl Walker {
             let deleted = is_whiteout(&st) || (sub.as_ref().is_some_and(is_opaque) && lower.is_some());
             let kind = match lower {
                 _ if deleted => Some(ChangeKind::Deleted),
+                None if RUNTIME_MOUNTPOINTS.contains(&child.as_str()) && is_empty(&st, sub.as_ref()) => None,
                 None => Some(ChangeKind::Added),
                 Some(ls) if is_dir && FileType::from_raw_mode(ls.st_mode) == FileType::Directory && same_dir(&st, &ls) => None,
+                // Copied up only for the runtime's mount points in it.
+                Some(_) if sub.as_ref().is_some_and(|d| only_mountpoints(&child, d)) => None,
                 Some(_) => Some(ChangeKind::Modified),
             };
             if let Some(kind) = kind {
@@ -301,6 +337,16 @@ mod tests {
         fs::write(host.join("secret-dir/file"), "s").unwrap();
         symlink(&host, upper.join("escape")).unwrap();
         symlink("/", upper.join("root")).unwrap();
+        // The runtime's empty mount points are not changes; filled, they are.
+        fs::create_dir_all(upper.join("proc")).unwrap();
+        fs::create_dir_all(upper.join("sys/x")).unwrap();
+        fs::create_dir_all(upper.join("etc")).unwrap();
+        fs::write(upper.join("etc/hosts"), "").unwrap();
+        let got = show(&overlay_changes(&upper, &[&lower]).unwrap());
+        assert_eq!(got, vec![("/escape".to_string(), 1), ("/etc".to_string(), 1), ("/root".to_string(), 1), ("/sys".to_string(), 1), ("/sys/x".to_string(), 1)]);
+        fs::remove_dir_all(upper.join("sys")).unwrap();
+        fs::remove_dir_all(upper.join("etc")).unwrap();
+        fs::remove_dir_all(upper.join("proc")).unwrap();
         let got = show(&overlay_changes(&upper, &[&lower]).unwrap());
         assert_eq!(got, vec![("/escape".to_string(), 1), ("/root".to_string(), 1)]);
     }

@@ -37,6 +37,7 @@ pub mod reference;
 pub mod runtimes;
 pub mod signal;
 pub mod spec;
+pub mod usage;
 pub mod user;
 
 use std::path::PathBuf;

@@ -39,17 +39,17 @@ pub(super) fn routes() -> Router<AppState> {
 // ---------------------------------------------------------------------------
 // Query strings: some parameters repeat (`changes`, `names`).
 
-struct Query(Vec<(String, String)>);
+pub(super) struct Query(Vec<(String, String)>);
 
 impl Query {
-    fn parse(raw: Option<String>) -> Query {
+    pub(super) fn parse(raw: Option<String>) -> Query {
         Query(form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect())
     }
     /// The last value of `key`.
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
         self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
-    fn all(&self, key: &str) -> Vec<String> {
+    pub(super) fn all(&self, key: &str) -> Vec<String> {
         self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
     }
     fn flag(&self, key: &str) -> bool {
@@ -111,7 +111,7 @@ fn stream_error(message: &str) -> Value {
 
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
-fn unix_secs(rfc3339: Option<&str>) -> i64 {
+pub(super) fn unix_secs(rfc3339: Option<&str>) -> i64 {
     rfc3339
         .and_then(parse_rfc3339)
         .map(|t| match t.duration_since(SystemTime::UNIX_EPOCH) {
@@ -216,7 +216,7 @@ fn list_rows(
                 "Created": created,
                 "Id": s.id,
                 "Labels": s.info.config.labels,
-                "ParentId": "",
+                "ParentId": s.info.config_file.extra.get("parent").and_then(Value::as_str).unwrap_or(""),
                 "RepoDigests": repo_digests,
                 "RepoTags": repo_tags,
                 "SharedSize": -1,
@@ -285,7 +285,7 @@ fn inspect_json(d: &ImageDetails, snapshotter: &str) -> Value {
         "Id": d.image.id,
         "RepoTags": familiar_names(&d.names),
         "RepoDigests": [],
-        "Parent": "",
+        "Parent": extra("parent"),
         "Comment": extra("comment"),
         "Created": file.created.clone().unwrap_or_else(|| ZERO_TIME.into()),
         "Container": extra("container"),

@@ -3,6 +3,7 @@
 
 mod containers;
 mod exec;
+mod fs;
 mod hijack;
 mod images;
 mod system;
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> impl ApiService {
         .merge(system::routes())
         .merge(containers::routes())
         .merge(exec::routes())
+        .merge(fs::routes())
         .merge(images::routes())
         .fallback(not_found)
         .with_state(state);
@@ -115,7 +117,7 @@ async fn not_found(method: Method, uri: http::Uri) -> ApiError {
     let (_, path) = version::split_version(uri.path());
     let what = [
         "/networks", "/volumes", "/plugins", "/swarm", "/services", "/nodes", "/secrets", "/configs", "/build", "/session",
-        "/distribution", "/tasks", "/auth", "/commit",
+        "/distribution", "/tasks", "/auth",
     ]
     .iter()
     .find(|p| path.starts_with(*p));
