@@ -112,6 +112,21 @@ pub async fn diff_layer(client: &Client, lease: &Lease, snapshotter: &str, paren
     Ok(Descriptor { media_type: d.media_type, digest: d.digest, size: d.size, platform: None })
 }
 
+/// A read-only view of committed snapshot `parent` (an image's top
+/// chainID) under `lease`: its key and mounts. The lease's end removes it.
+pub async fn view(client: &Client, lease: &Lease, snapshotter: &str, parent: &str) -> Result<(String, Vec<Mount>)> {
+    let key = format!("berth-view-{}", random_hex(8));
+    let mounts = SnapshotsClient::new(client.channel())
+        .view(client.leased_request(
+            ViewSnapshotRequest { snapshotter: snapshotter.into(), key: key.clone(), parent: parent.into(), labels: HashMap::new() },
+            lease,
+        ))
+        .await?
+        .into_inner()
+        .mounts;
+    Ok((key, mounts))
+}
+
 /// Deletes every lease whose id starts with `prefix` (what a killed
 /// daemon left of its operations; call it at start). Returns how many.
 pub async fn delete_leases(client: &Client, prefix: &str) -> Result<usize> {

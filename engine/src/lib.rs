@@ -24,6 +24,7 @@ pub mod changes;
 pub mod confine;
 pub mod confined;
 pub mod containers;
+pub mod cp;
 pub mod ctd;
 pub mod env;
 pub mod error;
@@ -93,6 +94,11 @@ impl Engine {
             Ok(0) => {}
             Ok(n) => tracing::info!(leases = n, "deleted the leases of interrupted commits"),
             Err(e) => tracing::warn!(error = %e, "listing the leases of interrupted commits failed; they expire on their own"),
+        }
+        match berth_containerd::snapshots::delete_leases(&ctd.client, cp::CP_LEASE_PREFIX).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(leases = n, "deleted the leases of interrupted copies"),
+            Err(e) => tracing::warn!(error = %e, "listing the leases of interrupted copies failed; they expire on their own"),
         }
         let images = Arc::new(images::ImageService::new(ctd.images.clone(), events.clone(), scratch));
         let containers = Arc::new(containers::ContainerService::new(store, ctd, images.clone(), runtimes.clone(), events.clone(), metrics.clone(), exec_root, cgroups.clone()));

@@ -97,9 +97,17 @@ impl ContainerService {
         let id = self.get(key)?.id.clone();
         let _lock = self.store.lock(&id).await;
         let rec = self.get(&id)?;
-        let pause = opts.pause && rec.state.running && !rec.state.paused;
+        let mut pause = opts.pause && rec.state.running && !rec.state.paused;
         if pause {
-            self.ctd.tasks.pause(&id).await?;
+            if let Err(e) = self.ctd.tasks.pause(&id).await {
+                // The container may have exited since (its exit is not
+                // recorded yet): a stopped container needs no pause.
+                let running = matches!(self.ctd.tasks.get(&id, "").await, Ok(t) if t.status == berth_containerd::TaskStatus::Running);
+                if running {
+                    return Err(e.into());
+                }
+                pause = false;
+            }
         }
         let result = async {
             let mounts = self.snapshot_mounts(&id).await?;
