@@ -112,3 +112,158 @@ fn sizes_and_system_df() {
     let o = d.ok(&["container", "prune", "-f"]);
     assert!(o.contains("Total reclaimed space: 2."), "{o}");
 }
+
+/// A raw HTTP request over the daemon's socket; returns (status, head, body).
+fn raw(d: &Daemon, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(d.sock()).unwrap();
+    let head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let split = resp.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4).unwrap_or(resp.len());
+    let head = String::from_utf8_lossy(&resp[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0);
+    (status, head, resp[split..].to_vec())
+}
+
+/// A tar of regular files (0640, owned by 1234:5678); names are written
+/// as given (`..` included, which the tar crate's own setter refuses).
+fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_size(data.len() as u64);
+        h.set_mode(0o640);
+        h.set_uid(1234);
+        h.set_gid(5678);
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn cp_in_and_out_of_running_and_stopped_containers() {
+    let d = Daemon::start("{}");
+    d.import_busybox("bb");
+    let host = tempfile::tempdir().unwrap();
+    let h = |p: &str| host.path().join(p);
+    std::fs::write(h("in.txt"), "into the container\n").unwrap();
+    std::fs::create_dir_all(h("tree/sub")).unwrap();
+    std::fs::write(h("tree/sub/f"), "deep\n").unwrap();
+
+    // Running.
+    d.ok(&["run", "-d", "--name", "run", "bb", "sh", "-c", "echo out > /out.txt; mkdir /d; ln -s /out.txt /d/link; sleep 100"]);
+    assert!(common::eventually(std::time::Duration::from_secs(10), || d.docker(&["exec", "run", "cat", "/d/link"]).status.success()));
+    d.ok(&["cp", "run:/out.txt", h("out.txt").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(h("out.txt")).unwrap(), "out\n");
+    d.ok(&["cp", "run:/d", h("d").to_str().unwrap()]);
+    assert_eq!(std::fs::read_link(h("d/link")).unwrap().to_str(), Some("/out.txt"), "a symlink is copied as a symlink");
+    d.ok(&["cp", "-L", "run:/d/link", h("followed").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(h("followed")).unwrap(), "out\n", "cp -L follows it (through the stat's linkTarget)");
+    d.ok(&["cp", h("in.txt").to_str().unwrap(), "run:/tmp/"]);
+    d.ok(&["cp", h("tree").to_str().unwrap(), "run:/tmp/tree"]);
+    assert_eq!(d.ok(&["exec", "run", "cat", "/tmp/in.txt", "/tmp/tree/sub/f"]), "into the container\ndeep\n");
+
+    // Stopped: through a temporary mount, and the changes are there at the next start.
+    d.ok(&["stop", "-t", "0", "run"]);
+    d.ok(&["cp", "run:/tmp/in.txt", h("back.txt").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(h("back.txt")).unwrap(), "into the container\n");
+    std::fs::write(h("in.txt"), "while stopped\n").unwrap();
+    d.ok(&["cp", h("in.txt").to_str().unwrap(), "run:/tmp/in.txt"]);
+    d.ok(&["start", "run"]);
+    assert_eq!(d.ok(&["exec", "run", "cat", "/tmp/in.txt"]), "while stopped\n");
+    let leftovers: Vec<_> = std::fs::read_dir(d.path("data/tmp")).map(|r| r.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(leftovers.is_empty(), "scratch mounts and uploads are gone: {leftovers:?}");
+
+    // A container that never ran: read from its image; writing is refused.
+    d.ok(&["create", "--name", "new", "bb"]);
+    assert!(d.ok(&["cp", "new:/etc/passwd", "-"]).len() > 512, "a tar on stdout");
+    let o = d.docker(&["cp", h("in.txt").to_str().unwrap(), "new:/tmp/"]);
+    assert!(!o.status.success() && text(&o).contains("before its first start"), "{}", text(&o));
+
+    // Errors as dockerd gives them.
+    let o = d.docker(&["cp", "run:/nope", h("x").to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("Could not find the file /nope in container run"), "{}", text(&o));
+    let (status, _, body) = raw(&d, "PUT", "/containers/run/archive?path=/etc/passwd", &tar_of(&[("f", b"x")]));
+    assert_eq!((status, String::from_utf8_lossy(&body).contains("extraction point is not a directory")), (400, true), "{}", String::from_utf8_lossy(&body));
+    d.ok(&["run", "-d", "--read-only", "--name", "ro", "bb", "sleep", "100"]);
+    let o = d.docker(&["cp", h("in.txt").to_str().unwrap(), "ro:/tmp/"]);
+    assert!(!o.status.success() && text(&o).contains("container rootfs is marked read-only"), "{}", text(&o));
+
+    // HEAD: the stat header alone; owners from the tar, or the container
+    // user's with copyUIDGID.
+    let (status, head, body) = raw(&d, "HEAD", "/containers/run/archive?path=/out.txt", b"");
+    assert_eq!(status, 200);
+    assert!(body.is_empty());
+    let stat = head.lines().find_map(|l| l.strip_prefix("x-docker-container-path-stat: ").or_else(|| l.strip_prefix("X-Docker-Container-Path-Stat: "))).unwrap();
+    let o = std::process::Command::new("base64").arg("-d").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    {
+        use std::io::Write;
+        o.stdin.as_ref().unwrap().write_all(stat.trim().as_bytes()).unwrap();
+    }
+    let json = String::from_utf8(o.wait_with_output().unwrap().stdout).unwrap();
+    assert!(json.starts_with(r#"{"linkTarget":"","mode":420,"mtime":""#) && json.contains(r#""name":"out.txt","size":4}"#), "{json}");
+    let (status, _, _) = raw(&d, "PUT", "/containers/run/archive?path=/tmp", &tar_of(&[("owned", b"x")]));
+    assert_eq!(status, 200);
+    assert_eq!(d.ok(&["exec", "run", "sh", "-c", "stat -c '%u:%g %a' /tmp/owned"]).trim(), "1234:5678 640");
+    let (status, _, _) = raw(&d, "PUT", "/containers/run/archive?path=/tmp&copyUIDGID=1", &tar_of(&[("owned2", b"x")]));
+    assert_eq!(status, 200);
+    assert_eq!(d.ok(&["exec", "run", "sh", "-c", "stat -c %u:%g /tmp/owned2"]).trim(), "0:0");
+    // noOverwriteDirNonDir: a file does not replace a directory.
+    let (status, _, body) = raw(&d, "PUT", "/containers/run/archive?path=/tmp&noOverwriteDirNonDir=true", &tar_of(&[("tree", b"x")]));
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let (status, _, body) = raw(&d, "PUT", "/containers/run/archive?path=/tmp", &tar_of(&[("../../escape", b"x")]));
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    d.ok(&["rm", "-f", "run", "ro", "new"]);
+}
+
+#[test]
+fn cp_never_leaves_the_container_root() {
+    let d = Daemon::start("{}");
+    d.import_busybox("bb");
+    // A host directory with a file; the container makes symlinks to it
+    // (absolute, and with enough `..` to climb out of any root).
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("secret"), "host secret\n").unwrap();
+    let hp = host.path().to_str().unwrap().to_string();
+    let script = format!("ln -s {hp} /abs && ln -s ../../../../../../../../{hp} /rel && ln -s {hp}/secret /file && sleep 100");
+    d.ok(&["run", "-d", "--name", "cc", "bb", "sh", "-c", &script]);
+    assert!(common::eventually(std::time::Duration::from_secs(10), || d.docker(&["exec", "cc", "sh", "-c", "test -L /file"]).status.success()));
+    let out = tempfile::tempdir().unwrap();
+    for src in ["cc:/abs/secret", "cc:/rel/secret", "cc:/abs/.", "cc:/rel/."] {
+        let o = d.docker(&["cp", src, out.path().to_str().unwrap()]);
+        assert!(!o.status.success() && text(&o).contains("Could not find the file"), "{src}: {}", text(&o));
+    }
+    let o = d.docker(&["cp", "-L", "cc:/file", out.path().join("f").to_str().unwrap()]);
+    assert!(!o.status.success(), "the link's target is looked up in the container: {}", text(&o));
+    // Writing through them: nothing lands on the host.
+    std::fs::write(out.path().join("in"), "x").unwrap();
+    for dst in ["cc:/abs/", "cc:/rel/"] {
+        let o = d.docker(&["cp", out.path().join("in").to_str().unwrap(), dst]);
+        assert!(!o.status.success(), "{dst}: {}", text(&o));
+    }
+    // A tar whose symlink entry points out, then a file through it.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    b.append_link(&mut h, "out", host.path()).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(4);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "out/planted", &b"evil"[..]).unwrap();
+    let (status, _, _) = raw(&d, "PUT", "/containers/cc/archive?path=/tmp", &b.into_inner().unwrap());
+    assert_ne!(status, 200);
+    let on_host: Vec<_> = std::fs::read_dir(host.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(on_host, vec![std::ffi::OsString::from("secret")], "nothing was written on the host");
+    // A FIFO in the container is archived as a header, never read (no hang).
+    d.ok(&["exec", "cc", "sh", "-c", "mkfifo /fifo"]);
+    let o = d.docker(&["cp", "cc:/fifo", out.path().join("fifo").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    d.ok(&["rm", "-f", "cc"]);
+}

@@ -1,10 +1,15 @@
-//! Routes on a container's filesystem as a whole: `docker diff`
-//! (`/containers/{id}/changes`), `docker commit` (`/commit`) and `docker
-//! system df` (`/system/df`).
+//! Routes on a container's filesystem: `docker diff`
+//! (`/containers/{id}/changes`), `docker commit` (`/commit`), `docker cp`
+//! (`/containers/{id}/archive`) and `docker system df` (`/system/df`).
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use berth_engine::cp::{ExtractRequest, PathStat};
+use berth_engine::images::scratch::ScratchKind;
+use berth_engine::model::timefmt::format_rfc3339_nano;
+use http::{header, HeaderValue};
 use axum::routing::{get, post};
 use axum::Router;
 use berth_engine::containers::fs::CommitOptions;
@@ -22,6 +27,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/containers/{id}/changes", get(changes))
         .route("/commit", post(commit))
+        .route("/containers/{id}/archive", get(get_archive).head(head_archive).put(put_archive))
         .route("/system/df", get(disk_usage))
 }
 
@@ -118,4 +124,67 @@ async fn disk_usage(State(state): State<AppState>) -> Result<Response, ApiError>
         StatusCode::OK,
         &json!({ "LayersSize": usage.layers_size, "Images": images, "Containers": containers, "Volumes": [], "BuildCache": [] }),
     ))
+}
+
+// ---------------------------------------------------------------------------
+// docker cp: HEAD/GET/PUT /containers/{id}/archive?path=
+
+/// `X-Docker-Container-Path-Stat`: base64 of moby's `ContainerPathStat`.
+fn path_stat_header(s: &PathStat) -> HeaderValue {
+    let json = json!({
+        "name": s.name,
+        "size": s.size,
+        "mode": s.mode,
+        "mtime": format_rfc3339_nano(s.mtime),
+        "linkTarget": s.link_target,
+    });
+    let encoded = base64::engine::general_purpose::STANDARD.encode(json.to_string());
+    HeaderValue::from_str(&encoded).expect("base64 is a valid header value")
+}
+
+fn archive_path(q: &Query) -> Result<String, ApiError> {
+    match q.get("path") {
+        Some(p) if !p.is_empty() => Ok(p.to_string()),
+        _ => Err(ApiError::bad_request("path is required (the `path` parameter)")),
+    }
+}
+
+async fn head_archive(State(state): State<AppState>, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+    let path = archive_path(&Query::parse(raw))?;
+    let stat = state.engine.containers.stat_path(&id, &path).await?;
+    let mut resp = StatusCode::OK.into_response();
+    resp.headers_mut().insert("X-Docker-Container-Path-Stat", path_stat_header(&stat));
+    Ok(resp)
+}
+
+async fn get_archive(State(state): State<AppState>, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+    let path = archive_path(&Query::parse(raw))?;
+    let (stat, rx) = state.engine.containers.archive_path(&id, &path).await?;
+    let mut resp = Response::new(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
+    resp.headers_mut().insert("X-Docker-Container-Path-Stat", path_stat_header(&stat));
+    Ok(resp)
+}
+
+async fn put_archive(State(state): State<AppState>, Path(id): Path<String>, RawQuery(raw): RawQuery, body: Body) -> Result<Response, ApiError> {
+    let q = Query::parse(raw);
+    let path = archive_path(&q)?;
+    // The container must exist before anything is uploaded.
+    state.engine.containers.get(&id)?;
+    let dir = super::images::scratch(&state, ScratchKind::Copy)?;
+    let archive = dir.path().join("archive.tar");
+    let result = async {
+        super::images::body_to_file(body, &archive, state.engine.images.upload_limit()).await?;
+        let req = ExtractRequest {
+            path,
+            archive: archive.clone(),
+            no_overwrite_dir_non_dir: parse_bool(q.get("noOverwriteDirNonDir")),
+            copy_uid_gid: parse_bool(q.get("copyUIDGID")),
+        };
+        Ok::<(), ApiError>(state.engine.containers.extract_to_dir(&id, req).await?)
+    }
+    .await;
+    super::images::discard(dir).await;
+    result?;
+    Ok(StatusCode::OK.into_response())
 }

@@ -62,19 +62,19 @@ fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
 }
 
 /// A scratch directory for one upload (see `berth_engine::images::scratch`).
-fn scratch(state: &AppState, kind: ScratchKind) -> Result<tempfile::TempDir, ApiError> {
+pub(super) fn scratch(state: &AppState, kind: ScratchKind) -> Result<tempfile::TempDir, ApiError> {
     Ok(state.engine.images.scratch(kind)?)
 }
 
 /// Removes a scratch directory off the async threads (it may hold
 /// gigabytes).
-async fn discard(dir: tempfile::TempDir) {
+pub(super) async fn discard(dir: tempfile::TempDir) {
     let _ = tokio::task::spawn_blocking(move || drop(dir)).await;
 }
 
 /// Streams a request body (possibly chunked) to a file, never holding it
 /// in memory; a body over `limit` bytes is refused as it arrives.
-async fn body_to_file(body: Body, path: &std::path::Path, limit: u64) -> Result<u64, ApiError> {
+pub(super) async fn body_to_file(body: Body, path: &std::path::Path, limit: u64) -> Result<u64, ApiError> {
     let mut file = tokio::fs::File::create(path).await.map_err(|e| internal(&format!("creating {}", path.display()), e))?;
     let mut stream = body.into_data_stream();
     let mut total = 0u64;
