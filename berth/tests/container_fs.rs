@@ -179,11 +179,27 @@ fn cp_in_and_out_of_running_and_stopped_containers() {
     let leftovers: Vec<_> = std::fs::read_dir(d.path("data/tmp")).map(|r| r.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(leftovers.is_empty(), "scratch mounts and uploads are gone: {leftovers:?}");
 
-    // A container that never ran: read from its image; writing is refused.
-    d.ok(&["create", "--name", "new", "bb"]);
+    // A container that never ran: read from its image; what is copied in
+    // is there at its first start (and in its diff and commit before).
+    d.ok(&["create", "--name", "new", "bb", "cat", "/tmp/in.txt"]);
     assert!(d.ok(&["cp", "new:/etc/passwd", "-"]).len() > 512, "a tar on stdout");
-    let o = d.docker(&["cp", h("in.txt").to_str().unwrap(), "new:/tmp/"]);
-    assert!(!o.status.success() && text(&o).contains("before its first start"), "{}", text(&o));
+    d.ok(&["cp", h("in.txt").to_str().unwrap(), "new:/tmp/"]);
+    assert_eq!(d.ok(&["cp", "new:/tmp/in.txt", "-"]).len() % 512, 0);
+    assert_eq!(lines(&d.ok(&["diff", "new"])), ["A /tmp/in.txt", "C /tmp"]);
+    d.ok(&["commit", "new", "fromnew"]);
+    assert_eq!(d.ok(&["run", "--rm", "fromnew"]), "while stopped\n");
+    assert_eq!(d.ok(&["start", "-a", "new"]), "while stopped\n");
+    // One never started, removed: its snapshot goes too.
+    let gone = d.ok(&["create", "--name", "gone", "bb"]).trim().to_string();
+    d.ok(&["cp", h("in.txt").to_str().unwrap(), "gone:/"]);
+    let ctr = |args: &[&str]| {
+        let o = std::process::Command::new("ctr").arg("--address").arg(d.path("exec/containerd/containerd.sock")).args(["-n", "berth"]).args(args).output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(ctr(&["snapshots", "ls"]).contains(&gone) && ctr(&["leases", "ls"]).contains(&gone));
+    d.ok(&["rm", "gone"]);
+    assert!(!ctr(&["snapshots", "ls"]).contains(&gone) && !ctr(&["leases", "ls"]).contains(&gone), "its snapshot and lease are gone");
 
     // Errors as dockerd gives them.
     let o = d.docker(&["cp", "run:/nope", h("x").to_str().unwrap()]);

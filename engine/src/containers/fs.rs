@@ -3,8 +3,8 @@
 //! `SizeRootFs`, what a prune reclaims).
 //!
 //! The container's filesystem is its containerd snapshot, which exists
-//! from its first start until `rm`; a container that never ran has no
-//! changes and no size of its own.
+//! from its first start (or the first `docker cp` into it) until `rm`; a
+//! container without one has no changes and no size of its own.
 
 use std::path::{Path, PathBuf};
 
@@ -64,11 +64,12 @@ fn overlay_layers(mounts: &[Mount], snapshotter: &str) -> Result<(PathBuf, Vec<P
 }
 
 impl ContainerService {
-    /// The mounts of a container's snapshot; `None` when it never ran.
+    /// The mounts of a container's snapshot; `None` when it has none yet
+    /// (it never ran, and nothing was copied into it).
     pub(crate) async fn snapshot_mounts(&self, id: &str) -> Result<Option<Vec<Mount>>> {
         match self.ctd.containers.rootfs_mounts(id).await {
             Ok(m) => Ok(Some(m)),
-            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) if e.is_not_found() => Ok(self.ctd.containers.prestart_mounts(id, self.ctd.images.snapshotter()).await?),
             Err(e) => Err(e.into()),
         }
     }

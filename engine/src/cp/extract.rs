@@ -221,7 +221,12 @@ fn remove(dir: &OwnedFd, name: &std::ffi::CStr, is_dir: bool, depth: usize) -> R
         let e = e?;
         let n = e.file_name();
         if n.to_bytes() != b"." && n.to_bytes() != b".." {
-            names.push((n.to_owned(), e.file_type() == FileType::Directory));
+            let is_dir = match e.file_type() {
+                FileType::Unknown => rustix::fs::statat(&sub, n, AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory),
+                t => t == FileType::Directory,
+            };
+            names.push((n.to_owned(), is_dir));
         }
     }
     for (n, d) in names {

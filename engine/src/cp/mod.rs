@@ -9,7 +9,9 @@
 //! - stopped: its snapshot mounted on a scratch directory ([`mount`]),
 //!   with the container's lock held until the operation ends (it cannot
 //!   start meanwhile);
-//! - never started: a read-only view of its image, under a lease.
+//! - never started: a read-only view of its image, under a lease, to read;
+//!   to write, its snapshot prepared now (held by a lease of its own until
+//!   its first start takes it over, or `rm` removes it).
 //!
 //! Every path is resolved inside that root ([`resolve`]); the tar out is
 //! written by a confined walk ([`tar_out`]) and the tar in goes through
@@ -151,18 +153,21 @@ impl ContainerService {
             let (mounts, lease) = match self.snapshot_mounts(&id).await? {
                 Some(m) => (m, None),
                 None => {
-                    if write {
-                        return Err(EngineError::Conflict(format!(
-                            "berth cannot copy into container {key} before its first start (its filesystem is made then); start it first"
-                        )));
-                    }
                     let image = self.images.resolve(&rec.image_id).await?;
-                    let Some(chain) = image.chain_id else {
-                        return Err(EngineError::NotImplemented(format!("container {key} has an image without layers: nothing to copy")));
-                    };
+                    if write {
+                        // Its filesystem, made now rather than at its first
+                        // start (which takes it over).
+                        let parent = image.chain_id.clone().unwrap_or_default();
+                        let m = self.ctd.containers.prepare_prestart(&id, self.ctd.images.snapshotter(), &parent).await?;
+                        (m, None)
+                    } else {
+                        let Some(chain) = image.chain_id else {
+                            return Err(EngineError::NotImplemented(format!("container {key} has an image without layers: nothing to copy")));
+                        };
                     let lease = self.ctd.client.create_lease(CP_LEASE_PREFIX, Duration::from_secs(3600)).await?;
-                    let (_, m) = berth_containerd::snapshots::view(&self.ctd.client, &lease, self.ctd.images.snapshotter(), &chain).await?;
-                    (m, Some(lease))
+                        let (_, m) = berth_containerd::snapshots::view(&self.ctd.client, &lease, self.ctd.images.snapshotter(), &chain).await?;
+                        (m, Some(lease))
+                    }
                 }
             };
             let dir = self.images.scratch(ScratchKind::Mount)?;
@@ -209,7 +214,7 @@ impl ContainerService {
                 }
             };
             let (t, stat) = target;
-            if FileType::from_raw_mode(t.stat.st_mode) == FileType::Directory && tar_out::is_kernel_fs(&t.parent) && t.name.as_bytes() == b"." {
+            if tar_out::is_kernel_fs(&t.parent) {
                 let _ = stat_tx.send(Err(CopyError::Invalid(format!("{p} is on procfs or sysfs; docker cp does not copy those"))));
                 return;
             }
