@@ -34,6 +34,7 @@ const SYSFS_MAGIC: i64 = 0x6265_6572;
 /// archive for a container).
 pub fn is_kernel_fs(fd: impl AsFd) -> bool {
     rustix::fs::fstatfs(fd).is_ok_and(|s| {
+        #[allow(clippy::unnecessary_cast)] // f_type's type differs between architectures
         let t = s.f_type as i64;
         t == PROC_SUPER_MAGIC || t == SYSFS_MAGIC
     })
