@@ -60,7 +60,11 @@ pub fn commit_config(parent: &ImageConfig, c: &ContainerConfig, changes: &[Strin
     cfg.env = if c.env.is_empty() { None } else { Some(c.env.clone()) };
     cfg.working_dir = if c.working_dir.is_empty() { None } else { Some(c.working_dir.clone()) };
     cfg.user = if c.user.is_empty() { None } else { Some(c.user.clone()) };
-    cfg.labels = if c.labels.is_empty() { None } else { Some(c.labels.clone()) };
+    // The image's labels, then the container's (berth keeps only the
+    // container's own in its config).
+    let mut labels = parent.labels.clone().unwrap_or_default();
+    labels.extend(c.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    cfg.labels = if labels.is_empty() { None } else { Some(labels) };
     if c.stop_signal.is_some() {
         cfg.stop_signal = c.stop_signal.clone();
     }
@@ -140,14 +144,22 @@ mod tests {
             cmd: Some(vec!["/bin/sh".into()]),
             env: Some(vec!["PATH=/bin".into()]),
             exposed_ports: Some([("80/tcp".to_string(), serde_json::json!({}))].into()),
+            labels: Some([("from".to_string(), "image".to_string()), ("both".to_string(), "image".to_string())].into()),
             ..Default::default()
         };
-        let c = ContainerConfig { cmd: Some(vec!["touch".into(), "/test".into()]), env: vec!["PATH=/bin".into(), "A=1".into()], ..Default::default() };
+        let c = ContainerConfig {
+            cmd: Some(vec!["touch".into(), "/test".into()]),
+            env: vec!["PATH=/bin".into(), "A=1".into()],
+            labels: [("both".to_string(), "container".to_string())].into(),
+            ..Default::default()
+        };
         let cfg = commit_config(&parent, &c, &["EXPOSE 8000".into(), "CMD [\"bash\"]".into()]).unwrap();
         assert_eq!(cfg.cmd, Some(vec!["bash".to_string()]));
         assert_eq!(cfg.env, Some(vec!["PATH=/bin".to_string(), "A=1".to_string()]));
         let ports: Vec<&String> = cfg.exposed_ports.as_ref().unwrap().keys().collect();
         assert_eq!(ports, ["80/tcp", "8000/tcp"]);
+        let labels: Vec<(&str, &str)> = cfg.labels.iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(labels, [("both", "container"), ("from", "image")]);
         assert!(commit_config(&parent, &c, &["RUN true".into()]).is_err(), "what --change cannot do is refused");
     }
 }
