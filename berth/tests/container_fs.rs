@@ -283,3 +283,33 @@ fn cp_never_leaves_the_container_root() {
     assert!(o.status.success(), "{}", text(&o));
     d.ok(&["rm", "-f", "cc"]);
 }
+
+#[test]
+fn a_restart_cleans_up_after_interrupted_copies_and_commits() {
+    let mut d = Daemon::start("{}");
+    d.import_busybox("bb");
+    let ctr = |d: &Daemon, args: &[&str]| {
+        let o = std::process::Command::new("ctr").arg("--address").arg(d.path("exec/containerd/containerd.sock")).args(["-n", "berth"]).args(args).output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // What a daemon killed during a commit and a copy leaves: their
+    // leases, and a container's snapshot still mounted on a scratch
+    // directory (here a bind mount of a directory with a file).
+    ctr(&d, &["leases", "create", "--id", "berth-commit-interrupted"]);
+    ctr(&d, &["leases", "create", "--id", "berth-cp-interrupted"]);
+    ctr(&d, &["leases", "create", "--id", "someone-elses"]);
+    let source = tempfile::tempdir().unwrap();
+    std::fs::write(source.path().join("container-file"), "x").unwrap();
+    let mount = d.path("data/tmp/mount-interrupted");
+    std::fs::create_dir_all(&mount).unwrap();
+    let st = std::process::Command::new("mount").arg("--bind").arg(source.path()).arg(&mount).status().unwrap();
+    assert!(st.success(), "mount --bind (needs root)");
+    d.stop(9);
+    d.spawn();
+    assert!(!mount.exists(), "the mount point is unmounted and removed");
+    assert!(source.path().join("container-file").exists(), "what was mounted is untouched");
+    let leases = ctr(&d, &["leases", "ls"]);
+    assert!(!leases.contains("berth-commit-interrupted") && !leases.contains("berth-cp-interrupted"), "{leases}");
+    assert!(leases.contains("someone-elses"), "{leases}");
+}
