@@ -138,7 +138,7 @@ pub fn extract(root: &OwnedFd, dest: &str, input: impl Read, limits: &TarLimits,
         chown.map_err(|e| archive_err(&name, e))?;
         if entry.kind != tar::EntryType::Symlink {
             // After the chown, which clears setuid and setgid.
-            rustix::fs::chmodat(&parent, &cname, mode, AtFlags::empty()).map_err(|e| archive_err(&name, e))?;
+            chmod_nofollow(&parent, &cname, mode).map_err(|e| archive_err(&name, e))?;
         }
         if is_dir {
             let mut p = full.clone();
@@ -165,6 +165,22 @@ pub fn extract(root: &OwnedFd, dest: &str, input: impl Read, limits: &TarLimits,
         }
     }
     Ok(())
+}
+
+/// `chmod` of `name` in `dir` that never follows a symlink: the container
+/// may have put one there meanwhile, and a symlink's target would resolve
+/// on the host. The entry is pinned with an `O_PATH | O_NOFOLLOW`
+/// descriptor and changed through `/proc/self/fd` (what `fchmodat` with
+/// `AT_SYMLINK_NOFOLLOW` does where the kernel lacks `fchmodat2`); a
+/// symlink found there is left alone.
+fn chmod_nofollow(dir: &OwnedFd, name: &std::ffi::CStr, mode: Mode) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    let fd = rustix::fs::openat(dir, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+    let st = rustix::fs::fstat(&fd)?;
+    if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
+        return Ok(());
+    }
+    rustix::fs::chmod(format!("/proc/self/fd/{}", fd.as_raw_fd()), mode)
 }
 
 fn join(parents: &[String], last: &str) -> String {
@@ -235,5 +251,95 @@ fn remove(dir: &OwnedFd, name: &std::ffi::CStr, is_dir: bool, depth: usize) -> R
     match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
         Ok(()) | Err(Errno::NOENT) => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    use super::*;
+
+    fn tar_of(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, kind, data, link) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.set_entry_type(*kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(0o4750);
+            h.set_mtime(1_000_000);
+            if let Some(l) = link {
+                h.set_link_name(l).unwrap();
+            }
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn root_fd(p: &std::path::Path) -> OwnedFd {
+        rustix::fs::open(p, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).unwrap()
+    }
+
+    #[test]
+    fn extracts_inside_the_root_only() {
+        let d = tempfile::tempdir().unwrap();
+        let (root, host) = (d.path().join("root"), d.path().join("host"));
+        fs::create_dir_all(root.join("dst")).unwrap();
+        fs::create_dir_all(&host).unwrap();
+        fs::write(host.join("f"), "host").unwrap();
+        fs::set_permissions(host.join("f"), fs::Permissions::from_mode(0o600)).unwrap();
+        // A symlink in the container to a host path: followed inside the root.
+        std::os::unix::fs::symlink(&host, root.join("dst/out")).unwrap();
+        let fd = root_fd(&root);
+        let tar = tar_of(&[
+            ("a/b/file", tar::EntryType::Regular, b"data", None),
+            ("a/link", tar::EntryType::Symlink, b"", Some("/etc/passwd")),
+            ("a/hard", tar::EntryType::Link, b"", Some("a/b/file")),
+        ]);
+        extract(&fd, "/dst", &tar[..], &TarLimits::DEFAULT, ExtractOptions::default()).unwrap();
+        assert_eq!(fs::read_to_string(root.join("dst/a/b/file")).unwrap(), "data");
+        let m = fs::metadata(root.join("dst/a/b/file")).unwrap();
+        assert_eq!((m.mode() & 0o7777, m.mtime(), m.nlink()), (0o4750, 1_000_000, 2));
+        assert_eq!(fs::read_link(root.join("dst/a/link")).unwrap().to_str(), Some("/etc/passwd"));
+        // Through the container's symlink: the host directory is not there
+        // in the container, so nothing is written on the host.
+        let tar = tar_of(&[("out/f", tar::EntryType::Regular, b"evil", None)]);
+        assert!(extract(&fd, "/dst", &tar[..], &TarLimits::DEFAULT, ExtractOptions::default()).is_err());
+        assert_eq!(fs::read_to_string(host.join("f")).unwrap(), "host");
+        assert_eq!(fs::metadata(host.join("f")).unwrap().mode() & 0o777, 0o600);
+        // `..` out of the destination is refused; a symlink entry replaces
+        // an existing file without writing through it.
+        let tar = tar_of(&[("../x", tar::EntryType::Regular, b"x", None)]);
+        let e = extract(&fd, "/dst", &tar[..], &TarLimits::DEFAULT, ExtractOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("outside of the destination"), "{e}");
+        let tar = tar_of(&[("a/link", tar::EntryType::Regular, b"replaced", None)]);
+        extract(&fd, "/dst", &tar[..], &TarLimits::DEFAULT, ExtractOptions::default()).unwrap();
+        assert_eq!(fs::read_to_string(root.join("dst/a/link")).unwrap(), "replaced");
+        // noOverwriteDirNonDir.
+        let tar = tar_of(&[("a/b", tar::EntryType::Regular, b"x", None)]);
+        let opts = ExtractOptions { no_overwrite_dir_non_dir: true, owner: None };
+        let e = extract(&fd, "/dst", &tar[..], &TarLimits::DEFAULT, opts).unwrap_err();
+        assert!(e.to_string().contains("cannot overwrite directory"), "{e}");
+        // Limits of the walker apply.
+        let small = TarLimits { path: 8, ..TarLimits::DEFAULT };
+        let tar = tar_of(&[("a/very-long-name", tar::EntryType::Regular, b"x", None)]);
+        assert!(extract(&fd, "/dst", &tar[..], &small, ExtractOptions::default()).unwrap_err().to_string().contains("limit"));
+    }
+
+    #[test]
+    fn chmod_never_follows_a_symlink() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("target");
+        fs::write(&target, "x").unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::symlink(&target, d.path().join("link")).unwrap();
+        let fd = root_fd(d.path());
+        chmod_nofollow(&fd, c"link", Mode::from_raw_mode(0o777)).unwrap();
+        assert_eq!(fs::metadata(&target).unwrap().mode() & 0o777, 0o600);
+        chmod_nofollow(&fd, c"target", Mode::from_raw_mode(0o640)).unwrap();
+        assert_eq!(fs::metadata(&target).unwrap().mode() & 0o777, 0o640);
     }
 }
