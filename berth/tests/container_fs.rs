@@ -313,3 +313,38 @@ fn a_restart_cleans_up_after_interrupted_copies_and_commits() {
     assert!(!leases.contains("berth-commit-interrupted") && !leases.contains("berth-cp-interrupted"), "{leases}");
     assert!(leases.contains("someone-elses"), "{leases}");
 }
+
+/// gVisor's processes run in the sandbox, not in the container's root
+/// filesystem: `docker cp` out of a running gVisor container goes through
+/// the root filesystem the shim mounted and sees what the container wrote;
+/// into it is refused while it runs (the sandbox caches its files).
+#[test]
+fn cp_and_diff_of_a_running_gvisor_container() {
+    let skip = std::env::var("BERTH_TEST_SKIP_RUNTIMES").unwrap_or_default();
+    if skip.split(',').any(|s| s.trim() == "gvisor") {
+        eprintln!("note: gvisor skipped: named in BERTH_TEST_SKIP_RUNTIMES");
+        return;
+    }
+    assert!(
+        std::path::Path::new("/usr/bin/runsc").exists(),
+        "runsc is not installed: run scripts/install-runtimes (as root), or name gvisor in BERTH_TEST_SKIP_RUNTIMES to test without it"
+    );
+    let d = Daemon::start(r#"{"runtimes":{"gvisor":{"path":"/usr/bin/runsc","runtimeArgs":["--platform=ptrace","--network=none","--oci-seccomp"]}}}"#);
+    d.import_busybox("bb");
+    d.ok(&["run", "-d", "--runtime", "gvisor", "--network", "none", "--name", "gv", "bb", "sh", "-c", "echo made > /made; sleep 100"]);
+    assert!(common::eventually(std::time::Duration::from_secs(20), || d.docker(&["exec", "gv", "cat", "/made"]).status.success()));
+    let out = tempfile::tempdir().unwrap();
+    d.ok(&["cp", "gv:/made", out.path().join("made").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(out.path().join("made")).unwrap(), "made\n");
+    assert!(d.ok(&["diff", "gv"]).contains("A /made"));
+    // Into it while it runs: the sandbox would not see it, so refused;
+    // stopped, it works.
+    std::fs::write(out.path().join("in"), "in\n").unwrap();
+    let o = d.docker(&["cp", out.path().join("in").to_str().unwrap(), "gv:/tmp/in"]);
+    assert!(!o.status.success() && text(&o).contains("runs it in a sandbox (gVisor)"), "{}", text(&o));
+    d.ok(&["rm", "-f", "gv"]);
+    d.ok(&["run", "--runtime", "gvisor", "--network", "none", "--name", "gv2", "bb", "sh", "-c", "cat /tmp/in 2>/dev/null; true"]);
+    d.ok(&["cp", out.path().join("in").to_str().unwrap(), "gv2:/tmp/in"]);
+    assert_eq!(d.ok(&["start", "-a", "gv2"]), "in\n");
+    d.ok(&["rm", "-f", "gv2"]);
+}

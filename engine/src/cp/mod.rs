@@ -5,7 +5,9 @@
 //! Where the files are read or written, the container's root:
 //! - running: `/proc/<pid>/root` of its init process (what the container
 //!   sees, its mounts included), checked against containerd after it is
-//!   opened so that a pid reused by another process is never taken;
+//!   opened so that a pid reused by another process is never taken; for a
+//!   sandboxed runtime (gVisor), whose processes do not live in that
+//!   filesystem, the root filesystem the shim mounted for it;
 //! - stopped: its snapshot mounted on a scratch directory ([`mount`]),
 //!   with the container's lock held until the operation ends (it cannot
 //!   start meanwhile);
@@ -85,6 +87,32 @@ fn open_root(p: &std::path::Path) -> std::io::Result<OwnedFd> {
     Ok(rustix::fs::open(p, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?)
 }
 
+/// Where the shim mounted a running container's root filesystem
+/// (`…/io.containerd.runtime.v2.task/<ns>/<id>/rootfs`), from this
+/// process's mount table.
+fn bundle_rootfs(ns: &str, id: &str) -> Option<PathBuf> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let suffix = format!("/io.containerd.runtime.v2.task/{ns}/{id}/rootfs");
+    table.lines().filter_map(|l| l.split(' ').nth(4)).find(|m| m.ends_with(&suffix)).map(|m| PathBuf::from(m.replace("\\040", " ")))
+}
+
+/// The root of a running container: its init's `/proc/<pid>/root` (the
+/// container's own view, its mounts included), unless that is not the
+/// root filesystem the shim mounted for it: a sandboxed runtime (gVisor)
+/// runs its processes elsewhere, and then the shim's rootfs mount is the
+/// container's filesystem.
+/// Also says whether it is such a sandbox.
+fn running_root(pid: u32, ns: &str, id: &str) -> std::io::Result<(OwnedFd, bool)> {
+    let proc_root = open_root(std::path::Path::new(&format!("/proc/{pid}/root")))?;
+    let Some(bundle) = bundle_rootfs(ns, id) else { return Ok((proc_root, false)) };
+    let (a, b) = (rustix::fs::fstat(&proc_root)?, rustix::fs::stat(&bundle)?);
+    if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino) {
+        Ok((proc_root, false))
+    } else {
+        Ok((open_root(&bundle)?, true))
+    }
+}
+
 fn internal(what: &str, e: impl std::fmt::Display) -> EngineError {
     EngineError::Internal(format!("{what}: {e}"))
 }
@@ -139,13 +167,23 @@ impl ContainerService {
             if rec.state.running {
                 let pid = rec.state.pid;
                 drop(lock);
-                let fd = open_root(std::path::Path::new(&format!("/proc/{pid}/root")));
+                let ns = self.ctd.client.namespace().to_string();
+                let cid = id.clone();
+                let fd = tokio::task::spawn_blocking(move || running_root(pid, &ns, &cid))
+                    .await
+                    .map_err(|e| internal("root task failed", e))?;
                 // Opened by pid: it counts only if the container still runs
                 // with that pid now (a pid is not reused before containerd
                 // has seen its process exit).
                 let still = matches!(self.ctd.tasks.get(&id, "").await, Ok(t) if t.pid == pid && matches!(t.status, berth_containerd::TaskStatus::Running | berth_containerd::TaskStatus::Paused));
                 match fd {
-                    Ok(fd) if still => return Ok(CpRoot { fd, _mount: None, _lock: None, _lease: None, pid: Some(pid), mounts: None }),
+                    Ok((_, true)) if still && write => {
+                        return Err(EngineError::Conflict(format!(
+                            "berth cannot copy into container {key} while it runs: its runtime runs it in a sandbox (gVisor) that caches \
+                             its files, so the container would not see the copy; stop the container, copy, and start it again"
+                        )))
+                    }
+                    Ok((fd, _)) if still => return Ok(CpRoot { fd, _mount: None, _lock: None, _lease: None, pid: Some(pid), mounts: None }),
                     // It stopped meanwhile: again, as a stopped container.
                     _ => continue,
                 }
