@@ -156,12 +156,17 @@ fn cp_in_and_out_of_running_and_stopped_containers() {
     std::fs::write(h("tree/sub/f"), "deep\n").unwrap();
 
     // Running.
-    d.ok(&["run", "-d", "--name", "run", "bb", "sh", "-c", "echo out > /out.txt; mkdir /d; ln -s /out.txt /d/link; sleep 100"]);
+    d.ok(&["run", "-d", "--name", "run", "bb", "sh", "-c", "echo out > /out.txt; mkdir /d; ln -s /out.txt /d/link; echo h > /d/h1; ln /d/h1 /d/h2; sleep 100"]);
     assert!(common::eventually(std::time::Duration::from_secs(10), || d.docker(&["exec", "run", "cat", "/d/link"]).status.success()));
     d.ok(&["cp", "run:/out.txt", h("out.txt").to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(h("out.txt")).unwrap(), "out\n");
     d.ok(&["cp", "run:/d", h("d").to_str().unwrap()]);
     assert_eq!(std::fs::read_link(h("d/link")).unwrap().to_str(), Some("/out.txt"), "a symlink is copied as a symlink");
+    {
+        use std::os::unix::fs::MetadataExt;
+        let (a, b) = (std::fs::metadata(h("d/h1")).unwrap(), std::fs::metadata(h("d/h2")).unwrap());
+        assert_eq!((a.ino(), a.nlink()), (b.ino(), 2), "hard links stay hard links");
+    }
     d.ok(&["cp", "-L", "run:/d/link", h("followed").to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(h("followed")).unwrap(), "out\n", "cp -L follows it (through the stat's linkTarget)");
     d.ok(&["cp", h("in.txt").to_str().unwrap(), "run:/tmp/"]);

@@ -9,8 +9,10 @@
 //! meanwhile is padded with zeros), FIFOs and devices are archived as
 //! headers, sockets are left out (as Go's tar leaves them out), procfs and
 //! sysfs are not walked into, and the depth is bounded ([`MAX_DEPTH`]),
-//! as are the names read of one directory ([`MAX_DIR_ENTRIES`]). Hard
-//! links are archived as separate files.
+//! as are the names read of one directory ([`MAX_DIR_ENTRIES`]). A file
+//! with several links in the tree is archived once, its other names as
+//! hard links to the first (as Go's archive does; after [`MAX_LINKED`]
+//! such files, as copies).
 
 use std::ffi::{CStr, CString};
 use std::io::{Read, Write};
@@ -26,6 +28,8 @@ use super::CopyError;
 pub const MAX_DEPTH: usize = 200;
 /// The most names berth reads of one directory.
 pub const MAX_DIR_ENTRIES: usize = 1 << 20;
+/// The most multiply-linked files remembered for hard link entries.
+pub const MAX_LINKED: usize = 1 << 20;
 
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 const SYSFS_MAGIC: i64 = 0x6265_6572;
@@ -69,7 +73,7 @@ impl<R: Read> Read for Exact<R> {
 pub fn write_tar<W: Write>(t: &Target, base: &str, out: W) -> Result<(), CopyError> {
     let mut b = tar::Builder::new(out);
     b.follow_symlinks(false);
-    let mut w = TarWalk { b: &mut b, path: t.path.clone() };
+    let mut w = TarWalk { b: &mut b, path: t.path.clone(), linked: std::collections::HashMap::new() };
     w.entry(&t.parent, &t.name, &t.stat, base, 0)?;
     b.finish().map_err(|e| CopyError::Io { path: t.path.clone(), source: e })?;
     Ok(())
@@ -79,6 +83,8 @@ struct TarWalk<'a, W: Write> {
     b: &'a mut tar::Builder<W>,
     /// The requested path, for messages.
     path: String,
+    /// Files with several links already archived: (dev, ino) → name.
+    linked: std::collections::HashMap<(u64, u64), String>,
 }
 
 fn header(st: &Stat, kind: tar::EntryType) -> tar::Header {
@@ -100,6 +106,17 @@ impl<W: Write> TarWalk<'_, W> {
     fn entry(&mut self, dir: &OwnedFd, name: &CStr, st: &Stat, tar_name: &str, depth: usize) -> Result<(), CopyError> {
         match FileType::from_raw_mode(st.st_mode) {
             FileType::RegularFile => {
+                if st.st_nlink > 1 {
+                    let key = (st.st_dev, st.st_ino);
+                    if let Some(first) = self.linked.get(&key) {
+                        let first = first.clone();
+                        let mut h = header(st, tar::EntryType::Link);
+                        return self.b.append_link(&mut h, tar_name, first).map_err(|e| self.io(e));
+                    }
+                    if self.linked.len() < MAX_LINKED {
+                        self.linked.insert(key, tar_name.to_string());
+                    }
+                }
                 let file = match rustix::fs::openat(
                     dir,
                     name,
