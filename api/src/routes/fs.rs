@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use super::images::Query;
 use crate::docker::inspect::{container_summary, InspectExtras};
-use crate::docker::params::parse_bool;
+use crate::docker::params::{parse_bool, parse_bool_or};
 use crate::error::{json_response, ApiError};
 use crate::AppState;
 
@@ -76,7 +76,8 @@ async fn commit(State(state): State<AppState>, RawQuery(raw): RawQuery, body: Bo
         reference,
         comment: q.get("comment").map(str::to_string),
         author: q.get("author").map(str::to_string),
-        pause: q.get("pause").is_none_or(|p| parse_bool(Some(p))),
+        // Absent or empty: pause (dockerd's default since API 1.13).
+        pause: parse_bool_or(q.get("pause"), true),
         changes: q.all("changes"),
     };
     let id = state.engine.containers.commit(container, opts).await?;
