@@ -178,6 +178,12 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// A handle on an existing lease that this handle never deletes (for
+    /// its request header only).
+    pub fn borrowed(id: String) -> Lease {
+        Lease { id, client: None }
+    }
+
     /// The lease id.
     pub fn id(&self) -> &str {
         &self.id
@@ -185,8 +191,10 @@ impl Lease {
 
     /// Deletes the lease now.
     pub async fn delete(mut self) -> Result<()> {
-        let client = self.client.take().expect("client present until delete");
-        client.delete_lease(&self.id).await
+        match self.client.take() {
+            Some(client) => client.delete_lease(&self.id).await,
+            None => Ok(()),
+        }
     }
 }
 

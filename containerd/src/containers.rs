@@ -15,7 +15,7 @@ use containerd_client::services::v1::containers_client::ContainersClient;
 use containerd_client::services::v1::leases_client::LeasesClient;
 use containerd_client::services::v1::{AddResourceRequest, Resource as LeaseResource};
 use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
-use containerd_client::services::v1::snapshots::{MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest};
+use containerd_client::services::v1::snapshots::{MountsRequest, PrepareSnapshotRequest, PrepareSnapshotResponse, RemoveSnapshotRequest};
 use containerd_client::services::v1::{
     Container, CreateContainerRequest, DeleteContainerRequest, GetContainerRequest, ListContainersRequest,
     UpdateContainerRequest,
@@ -107,6 +107,12 @@ fn info_from(c: Container) -> ContainerInfo {
     }
 }
 
+/// The lease that holds the snapshot of a container prepared before its
+/// first start.
+pub fn prestart_lease(id: &str) -> String {
+    format!("berth-prestart-{id}")
+}
+
 /// Container operations of one namespace.
 #[derive(Debug, Clone)]
 pub struct Containers {
@@ -144,7 +150,7 @@ impl Containers {
         let mut snapshots = SnapshotsClient::new(self.client.channel());
         let (snapshotter, key, mounts) = match &new.rootfs {
             Rootfs::Snapshot { snapshotter, parent } => {
-                let mounts = snapshots
+                let mut mounts = snapshots
                     .prepare(self.client.leased_request(
                         PrepareSnapshotRequest {
                             snapshotter: snapshotter.clone(),
@@ -156,6 +162,15 @@ impl Containers {
                     ))
                     .await
                     .map_err(Error::from);
+                if matches!(&mounts, Err(e) if e.is_already_exists()) {
+                    // Prepared before the first start (`docker cp` into a
+                    // created container): that filesystem is the one.
+                    mounts = snapshots
+                        .mounts(self.client.request(MountsRequest { snapshotter: snapshotter.clone(), key: new.id.clone() }))
+                        .await
+                        .map(|r| tonic::Response::new(PrepareSnapshotResponse { mounts: r.into_inner().mounts }))
+                        .map_err(Error::from);
+                }
                 match mounts {
                     Ok(resp) => (snapshotter.clone(), new.id.clone(), resp.into_inner().mounts),
                     Err(e) => {
@@ -204,6 +219,12 @@ impl Containers {
         }
         if let Err(e) = lease.delete().await {
             tracing::warn!(error = %e, "deleting create lease failed; it will expire");
+        }
+        if !key.is_empty() {
+            // The record holds the snapshot now.
+            if let Err(e) = self.client.delete_lease(&prestart_lease(&new.id)).await {
+                tracing::warn!(error = %e, "deleting the lease of a snapshot prepared before the first start failed");
+            }
         }
         tracing::debug!(id = %new.id, runtime = %new.runtime.name, %snapshotter, "container created");
         Ok(mounts)
@@ -255,6 +276,66 @@ impl Containers {
             tracing::warn!(error = %e, "deleting the recreate lease failed; it will expire");
         }
         res
+    }
+
+    /// Prepares the snapshot of a container that has not run yet (key =
+    /// its id, on `parent`), held by a lease of its own until its first
+    /// start's [`Containers::create`] takes it over (or
+    /// [`Containers::remove_prestart`] removes both); returns its mounts.
+    /// An existing one is reused.
+    pub async fn prepare_prestart(&self, id: &str, snapshotter: &str, parent: &str) -> Result<Vec<Mount>> {
+        use containerd_client::services::v1::CreateRequest as LeaseCreateRequest;
+        match LeasesClient::new(self.client.channel())
+            .create(self.client.request(LeaseCreateRequest { id: prestart_lease(id), labels: HashMap::new() }))
+            .await
+        {
+            Ok(_) => {}
+            Err(s) if s.code() == tonic::Code::AlreadyExists => {}
+            Err(s) => return Err(s.into()),
+        }
+        let lease_header = crate::client::Lease::borrowed(prestart_lease(id));
+        let mut snapshots = SnapshotsClient::new(self.client.channel());
+        let prepared = snapshots
+            .prepare(self.client.leased_request(
+                PrepareSnapshotRequest { snapshotter: snapshotter.into(), key: id.into(), parent: parent.into(), labels: HashMap::new() },
+                &lease_header,
+            ))
+            .await;
+        match prepared {
+            Ok(r) => Ok(r.into_inner().mounts),
+            Err(s) if s.code() == tonic::Code::AlreadyExists => Ok(snapshots
+                .mounts(self.client.request(MountsRequest { snapshotter: snapshotter.into(), key: id.into() }))
+                .await?
+                .into_inner()
+                .mounts),
+            Err(s) => Err(s.into()),
+        }
+    }
+
+    /// The mounts of a snapshot prepared before the first start, if any.
+    pub async fn prestart_mounts(&self, id: &str, snapshotter: &str) -> Result<Option<Vec<Mount>>> {
+        match SnapshotsClient::new(self.client.channel())
+            .mounts(self.client.request(MountsRequest { snapshotter: snapshotter.into(), key: id.into() }))
+            .await
+        {
+            Ok(r) => Ok(Some(r.into_inner().mounts)),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+            Err(s) => Err(s.into()),
+        }
+    }
+
+    /// Removes what [`Containers::prepare_prestart`] made for a container
+    /// that is going without having run (NotFound counts as success).
+    pub async fn remove_prestart(&self, id: &str, snapshotter: &str) -> Result<()> {
+        match SnapshotsClient::new(self.client.channel())
+            .remove(self.client.request(RemoveSnapshotRequest { snapshotter: snapshotter.into(), key: id.into() }))
+            .await
+        {
+            Ok(_) => {}
+            Err(s) if s.code() == tonic::Code::NotFound => {}
+            Err(s) => return Err(s.into()),
+        }
+        self.client.delete_lease(&prestart_lease(id)).await
     }
 
     /// The mounts of a container's snapshot (to create its task again, e.g.

@@ -164,9 +164,6 @@ impl ImageStore {
             .await
             .map_err(|e| Error::Cancelled(format!("layer digest task: {e}")))??;
         let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
-        let chains = chain_ids(&diff_ids);
-        let top = chains.last().cloned();
-
         let config_bytes = match &req.config {
             ConfigSource::Build(cfg) => serde_json::to_vec(&ImageConfigFile::build(cfg, diff_ids.clone()))
                 .map_err(|e| Error::json("encoding image config", e))?,
@@ -181,16 +178,51 @@ impl ImageStore {
                 raw.clone()
             }
         };
+        let layer_descs: Vec<Descriptor> = layers
+            .iter()
+            .map(|l| Descriptor { media_type: l.media_type.clone(), digest: l.digest.clone(), size: l.size, platform: None })
+            .collect();
+        let lease = self.client.create_lease("berth-import", IMPORT_LEASE_EXPIRY).await?;
+        let result = async {
+            for l in &layers {
+                let mut labels = HashMap::new();
+                if l.digest != l.diff_id {
+                    labels.insert(LABEL_UNCOMPRESSED.to_string(), l.diff_id.clone());
+                }
+                write_blob(&self.client, &lease, BlobSource::File(l.path.clone()), &l.digest, l.size, labels).await?;
+            }
+            self.store_image(&lease, config_bytes, layer_descs, &diff_ids, &req.names, req.labels.clone()).await
+        }
+        .await;
+        if let Err(e) = lease.delete().await {
+            tracing::warn!(error = %e, "deleting import lease failed; it will expire");
+        }
+        let imported = result?;
+        tracing::info!(names = ?imported.names, config = %imported.config_digest, layers = layers.len(), "image imported");
+        Ok(imported)
+    }
+
+    /// Stores an image whose layer blobs are already in the content store
+    /// (leased by `lease`): its config and manifest with their GC labels,
+    /// the unpacked snapshots, and a record for every name (an anonymous
+    /// `sha256:` record when `names` is empty). `diff_ids` must be those
+    /// of `layers` and of the config's `rootfs`.
+    pub async fn store_image(
+        &self,
+        lease: &Lease,
+        config_bytes: Vec<u8>,
+        layer_descs: Vec<Descriptor>,
+        diff_ids: &[String],
+        names: &[String],
+        labels: HashMap<String, String>,
+    ) -> Result<ImportedImage> {
+        let top = chain_ids(diff_ids).pop();
         let config_desc = Descriptor {
             media_type: oci::MEDIA_TYPE_CONFIG.into(),
             digest: sha256_digest(&config_bytes),
             size: config_bytes.len() as i64,
             platform: None,
         };
-        let layer_descs: Vec<Descriptor> = layers
-            .iter()
-            .map(|l| Descriptor { media_type: l.media_type.clone(), digest: l.digest.clone(), size: l.size, platform: None })
-            .collect();
         let manifest = Manifest {
             schema_version: 2,
             media_type: Some(oci::MEDIA_TYPE_MANIFEST.into()),
@@ -204,55 +236,35 @@ impl ImageStore {
             size: manifest_bytes.len() as i64,
             platform: None,
         };
-
-        let lease = self.client.create_lease("berth-import", IMPORT_LEASE_EXPIRY).await?;
-        let result = async {
-            for l in &layers {
-                let mut labels = HashMap::new();
-                if l.digest != l.diff_id {
-                    labels.insert(LABEL_UNCOMPRESSED.to_string(), l.diff_id.clone());
-                }
-                write_blob(&self.client, &lease, BlobSource::File(l.path.clone()), &l.digest, l.size, labels).await?;
-            }
-            let mut cfg_labels = HashMap::new();
-            if let Some(top) = &top {
-                cfg_labels.insert(format!("containerd.io/gc.ref.snapshot.{}", self.snapshotter), top.clone());
-            }
-            write_blob(&self.client, &lease, BlobSource::Bytes(config_bytes), &config_desc.digest, config_desc.size, cfg_labels)
-                .await?;
-            let mut man_labels = HashMap::new();
-            man_labels.insert("containerd.io/gc.ref.content.config".to_string(), config_desc.digest.clone());
-            for (i, l) in layer_descs.iter().enumerate() {
-                man_labels.insert(format!("containerd.io/gc.ref.content.l.{i}"), l.digest.clone());
-            }
-            write_blob(&self.client, &lease, BlobSource::Bytes(manifest_bytes), &manifest_desc.digest, manifest_desc.size, man_labels)
-                .await?;
-
-            self.unpack_layers(&lease, &layer_descs, &diff_ids).await?;
-
-            let names = if req.names.is_empty() {
-                // An untagged image still needs a record, or GC takes it.
-                vec![format!("sha256:{}", config_desc.digest.trim_start_matches("sha256:"))]
-            } else {
-                req.names.clone()
-            };
-            for name in &names {
-                self.put_record(name, &manifest_desc, req.labels.clone()).await?;
-            }
-            Ok::<_, Error>(names)
+        let mut cfg_labels = HashMap::new();
+        if let Some(top) = &top {
+            cfg_labels.insert(format!("containerd.io/gc.ref.snapshot.{}", self.snapshotter), top.clone());
         }
-        .await;
-        if let Err(e) = lease.delete().await {
-            tracing::warn!(error = %e, "deleting import lease failed; it will expire");
+        write_blob(&self.client, lease, BlobSource::Bytes(config_bytes), &config_desc.digest, config_desc.size, cfg_labels).await?;
+        let mut man_labels = HashMap::new();
+        man_labels.insert("containerd.io/gc.ref.content.config".to_string(), config_desc.digest.clone());
+        for (i, l) in layer_descs.iter().enumerate() {
+            man_labels.insert(format!("containerd.io/gc.ref.content.l.{i}"), l.digest.clone());
         }
-        let names = result?;
+        write_blob(&self.client, lease, BlobSource::Bytes(manifest_bytes), &manifest_desc.digest, manifest_desc.size, man_labels).await?;
+
+        self.unpack_layers(lease, &layer_descs, diff_ids).await?;
+
+        let names = if names.is_empty() {
+            // An untagged image still needs a record, or GC takes it.
+            vec![format!("sha256:{}", config_desc.digest.trim_start_matches("sha256:"))]
+        } else {
+            names.to_vec()
+        };
+        for name in &names {
+            self.put_record(name, &manifest_desc, labels.clone()).await?;
+        }
         let size = config_desc.size + layer_descs.iter().map(|l| l.size).sum::<i64>();
-        tracing::info!(names = ?names, config = %config_desc.digest, layers = layers.len(), "image imported");
         Ok(ImportedImage {
             names,
             manifest_digest: manifest_desc.digest,
             config_digest: config_desc.digest,
-            diff_ids,
+            diff_ids: diff_ids.to_vec(),
             chain_id: top,
             size,
         })

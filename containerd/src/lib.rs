@@ -7,6 +7,8 @@
 //!   import from layer tarballs, unpack, list/inspect/tag/delete.
 //! * [`containers`], [`tasks`], [`fifo`]: container records with snapshot
 //!   rootfs, tasks and execs with FIFO stdio.
+//! * [`snapshots`]: snapshot usage, and layers from a container's changes
+//!   (containerd's diff service).
 //! * [`runtime`]: shim selection and hand-declared shim option messages.
 //! * [`events`]: the typed event stream.
 //! * [`error`]: one typed error for all of it.
@@ -25,6 +27,7 @@ pub mod layers;
 pub mod managed;
 pub mod oci;
 pub mod runtime;
+pub mod snapshots;
 pub mod snapshotter;
 pub mod tasks;
 mod util;

@@ -20,9 +20,11 @@
 
 pub mod binds;
 pub mod cgroups;
+pub mod changes;
 pub mod confine;
 pub mod confined;
 pub mod containers;
+pub mod cp;
 pub mod ctd;
 pub mod env;
 pub mod error;
@@ -37,6 +39,7 @@ pub mod reference;
 pub mod runtimes;
 pub mod signal;
 pub mod spec;
+pub mod usage;
 pub mod user;
 
 use std::path::PathBuf;
@@ -86,6 +89,18 @@ impl Engine {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "scratch clean-up task failed"),
+        }
+        // Commits interrupted by a crash left their leases (their view
+        // snapshot and layer go with them at containerd's next GC).
+        match berth_containerd::snapshots::delete_leases(&ctd.client, images::commit::COMMIT_LEASE_PREFIX).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(leases = n, "deleted the leases of interrupted commits"),
+            Err(e) => tracing::warn!(error = %e, "listing the leases of interrupted commits failed; they expire on their own"),
+        }
+        match berth_containerd::snapshots::delete_leases(&ctd.client, cp::CP_LEASE_PREFIX).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(leases = n, "deleted the leases of interrupted copies"),
+            Err(e) => tracing::warn!(error = %e, "listing the leases of interrupted copies failed; they expire on their own"),
         }
         let images = Arc::new(images::ImageService::new(ctd.images.clone(), events.clone(), scratch));
         let networks = Arc::new(networks::NetworkService::new(open_networks(&runtimes, &exec_root).await?, events.clone(), &runtimes.snapshot().config.network));

@@ -78,6 +78,7 @@ async fn list(State(state): State<AppState>, Query(query): Q) -> Result<Response
     let filters = Filters::parse(q(&query, "filters"))?;
     let all = parse_bool(q(&query, "all")) || !filters.get("before").is_empty() || !filters.get("since").is_empty();
     let limit = parse_int("limit", q(&query, "limit"))?.filter(|l| *l > 0);
+    let with_size = parse_bool(q(&query, "size"));
     let containers = &state.engine.containers;
     let filter = ContainerFilter::new(&filters, |key| containers.get(key).ok().map(|r| r.created.clone()))?;
     let now = SystemTime::now();
@@ -89,7 +90,12 @@ async fn list(State(state): State<AppState>, Query(query): Q) -> Result<Response
         if !filter.matches(&rec) {
             continue;
         }
-        out.push(container_summary(&rec, now, &extras(&state, &rec)));
+        let mut ex = extras(&state, &rec);
+        if with_size {
+            let size = containers.size(&rec.id).await?;
+            (ex.size_rw, ex.size_root_fs) = (Some(size.rw), Some(size.root_fs));
+        }
+        out.push(container_summary(&rec, now, &ex));
         if limit.is_some_and(|l| out.len() as i64 >= l) {
             break;
         }
@@ -111,9 +117,14 @@ async fn create(State(state): State<AppState>, Query(query): Q, req: Request) ->
     Ok(json_response(StatusCode::CREATED, &json!({"Id": rec.id, "Warnings": []})))
 }
 
-async fn inspect(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn inspect(State(state): State<AppState>, Path(id): Path<String>, Query(query): Q) -> Result<Response, ApiError> {
     let rec = state.engine.containers.get(&id)?;
-    Ok(json_response(StatusCode::OK, &container_inspect_json(&rec, &extras(&state, &rec))))
+    let mut ex = extras(&state, &rec);
+    if parse_bool(q(&query, "size")) {
+        let size = state.engine.containers.size(&rec.id).await?;
+        (ex.size_rw, ex.size_root_fs) = (Some(size.rw), Some(size.root_fs));
+    }
+    Ok(json_response(StatusCode::OK, &container_inspect_json(&rec, &ex)))
 }
 
 async fn remove(State(state): State<AppState>, Path(id): Path<String>, Query(query): Q) -> Response {
@@ -472,14 +483,26 @@ async fn prune(State(state): State<AppState>, Query(query): Q) -> Result<Respons
     let filters = Filters::parse(q(&query, "filters"))?;
     let pf = PruneFilter::new(&filters, SystemTime::now())?;
     let mut deleted = Vec::new();
+    let mut reclaimed = 0i64;
     for rec in state.engine.containers.list() {
         if rec.state.running || !pf.matches(&rec) {
             continue;
         }
+        // What goes is the container's own layer (dockerd counts the same).
+        let size = match state.engine.containers.size(&rec.id).await {
+            Ok(s) => s.rw,
+            Err(e) => {
+                tracing::warn!(container = %rec.id, error = %e, "prune: cannot read the container's size");
+                0
+            }
+        };
         match state.engine.containers.remove(&rec.id, false).await {
-            Ok(()) => deleted.push(rec.id.clone()),
+            Ok(()) => {
+                deleted.push(rec.id.clone());
+                reclaimed += size;
+            }
             Err(e) => tracing::warn!(container = %rec.id, error = %e, "prune: cannot remove"),
         }
     }
-    Ok(json_response(StatusCode::OK, &json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0})))
+    Ok(json_response(StatusCode::OK, &json!({"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed})))
 }

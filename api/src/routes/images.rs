@@ -39,17 +39,17 @@ pub(super) fn routes() -> Router<AppState> {
 // ---------------------------------------------------------------------------
 // Query strings: some parameters repeat (`changes`, `names`).
 
-struct Query(Vec<(String, String)>);
+pub(super) struct Query(Vec<(String, String)>);
 
 impl Query {
-    fn parse(raw: Option<String>) -> Query {
+    pub(super) fn parse(raw: Option<String>) -> Query {
         Query(form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect())
     }
     /// The last value of `key`.
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
         self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
-    fn all(&self, key: &str) -> Vec<String> {
+    pub(super) fn all(&self, key: &str) -> Vec<String> {
         self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
     }
     fn flag(&self, key: &str) -> bool {
@@ -62,19 +62,19 @@ fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
 }
 
 /// A scratch directory for one upload (see `berth_engine::images::scratch`).
-fn scratch(state: &AppState, kind: ScratchKind) -> Result<tempfile::TempDir, ApiError> {
+pub(super) fn scratch(state: &AppState, kind: ScratchKind) -> Result<tempfile::TempDir, ApiError> {
     Ok(state.engine.images.scratch(kind)?)
 }
 
 /// Removes a scratch directory off the async threads (it may hold
 /// gigabytes).
-async fn discard(dir: tempfile::TempDir) {
+pub(super) async fn discard(dir: tempfile::TempDir) {
     let _ = tokio::task::spawn_blocking(move || drop(dir)).await;
 }
 
 /// Streams a request body (possibly chunked) to a file, never holding it
 /// in memory; a body over `limit` bytes is refused as it arrives.
-async fn body_to_file(body: Body, path: &std::path::Path, limit: u64) -> Result<u64, ApiError> {
+pub(super) async fn body_to_file(body: Body, path: &std::path::Path, limit: u64) -> Result<u64, ApiError> {
     let mut file = tokio::fs::File::create(path).await.map_err(|e| internal(&format!("creating {}", path.display()), e))?;
     let mut stream = body.into_data_stream();
     let mut total = 0u64;
@@ -111,7 +111,7 @@ fn stream_error(message: &str) -> Value {
 
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
-fn unix_secs(rfc3339: Option<&str>) -> i64 {
+pub(super) fn unix_secs(rfc3339: Option<&str>) -> i64 {
     rfc3339
         .and_then(parse_rfc3339)
         .map(|t| match t.duration_since(SystemTime::UNIX_EPOCH) {
@@ -216,7 +216,7 @@ fn list_rows(
                 "Created": created,
                 "Id": s.id,
                 "Labels": s.info.config.labels,
-                "ParentId": "",
+                "ParentId": s.info.config_file.extra.get("parent").and_then(Value::as_str).unwrap_or(""),
                 "RepoDigests": repo_digests,
                 "RepoTags": repo_tags,
                 "SharedSize": -1,
@@ -285,7 +285,7 @@ fn inspect_json(d: &ImageDetails, snapshotter: &str) -> Value {
         "Id": d.image.id,
         "RepoTags": familiar_names(&d.names),
         "RepoDigests": [],
-        "Parent": "",
+        "Parent": extra("parent"),
         "Comment": extra("comment"),
         "Created": file.created.clone().unwrap_or_else(|| ZERO_TIME.into()),
         "Container": extra("container"),

@@ -3,6 +3,7 @@
 
 mod containers;
 mod exec;
+mod fs;
 mod hijack;
 mod images;
 mod networks;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> impl ApiService {
         .merge(system::routes())
         .merge(containers::routes())
         .merge(exec::routes())
+        .merge(fs::routes())
         .merge(images::routes())
         .merge(networks::routes())
         .fallback(not_found)
@@ -117,7 +119,7 @@ async fn not_found(method: Method, uri: http::Uri) -> ApiError {
     let (_, path) = version::split_version(uri.path());
     let what = [
         "/volumes", "/plugins", "/swarm", "/services", "/nodes", "/secrets", "/configs", "/build", "/session",
-        "/distribution", "/tasks", "/auth", "/commit",
+        "/distribution", "/tasks", "/auth",
     ]
     .iter()
     .find(|p| path.starts_with(*p));

@@ -782,6 +782,10 @@ impl ContainerService {
         }
         self.ctd.containers.delete(id).await?;
         self.release_shm(id).await;
+        // A snapshot made for `docker cp` before a first start that never came.
+        if let Err(e) = self.ctd.containers.remove_prestart(id, self.ctd.images.snapshotter()).await {
+            tracing::warn!(container = %id, error = %e, "removing the snapshot prepared before the first start failed");
+        }
         let hub = self.hub(id);
         hub.close_log();
         let _ = std::fs::remove_dir_all(self.fifo_root.join(id));

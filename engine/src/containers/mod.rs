@@ -1,10 +1,12 @@
 //! Containers: create, list, inspect, rename, remove here; the run-time
 //! lifecycle (start, stop, kill, exits) in [`lifecycle`]; output and stdin
-//! plumbing in [`io`]; waiting in [`wait`].
+//! plumbing in [`io`]; waiting in [`wait`]; the filesystem as a whole
+//! (diff, commit, size) in [`fs`].
 //!
 //! Reads (list, inspect) come from the store's lock-free index. Every
 //! lifecycle operation on one container takes the store's per-container lock.
 
+pub mod fs;
 pub mod hub;
 mod io;
 pub mod lifecycle;

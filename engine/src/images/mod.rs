@@ -6,7 +6,8 @@
 //!
 //! This file is the service core (resolve, list, details, tag, names);
 //! each operation with its own input or output format has its module:
-//! `import` (`docker import`), `change` (`--change` lines), `load`
+//! `import` (`docker import`), `change` (`--change` lines), `commit`
+//! (`docker commit`), `load`
 //! (`docker load`), `save` (`docker save`), `remove` (`rmi`, prune),
 //! and `archive` reads the tar archives clients send.
 
@@ -24,6 +25,7 @@ use scratch::{Scratch, ScratchKind};
 
 pub mod archive;
 pub mod change;
+pub mod commit;
 mod import;
 mod load;
 mod remove;
@@ -31,6 +33,7 @@ mod save;
 pub mod scratch;
 
 pub use change::apply_changes;
+pub use commit::CommitRequest;
 pub use import::ImportOptions;
 pub use load::LoadedImage;
 pub use remove::Removed;

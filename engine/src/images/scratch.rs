@@ -1,12 +1,16 @@
-//! Scratch directories for uploads (`docker import`, `docker load`):
-//! `<data-root>/tmp/import-*` and `load-*`. Each is removed when its
-//! request ends; a daemon killed in the middle leaves them behind, so the
-//! engine removes leftovers at start-up, before it serves anything.
+//! Scratch directories for uploads (`docker import`, `docker load`,
+//! `docker cp` into a container): `<data-root>/tmp/import-*`, `load-*`,
+//! `copy-*`, and the mount points of stopped containers' snapshots for
+//! `docker cp` (`mount-*`). Each is removed when its request ends; a
+//! daemon killed in the middle leaves them behind, so the engine removes
+//! leftovers at start-up, before it serves anything: a mount point is
+//! unmounted first and then only removed if empty (never recursively).
 
 use std::path::{Path, PathBuf};
 
 /// Prefixes of the scratch directories berth creates.
-const PREFIXES: [&str; 2] = ["import-", "load-"];
+const PREFIXES: [&str; 4] = ["import-", "load-", "copy-", MOUNT_PREFIX];
+const MOUNT_PREFIX: &str = "mount-";
 
 /// Where scratch directories go.
 #[derive(Debug, Clone)]
@@ -19,6 +23,10 @@ pub struct Scratch {
 pub enum ScratchKind {
     Import,
     Load,
+    /// A tar sent to `docker cp`.
+    Copy,
+    /// A mount point.
+    Mount,
 }
 
 impl Scratch {
@@ -37,6 +45,8 @@ impl Scratch {
         let prefix = match kind {
             ScratchKind::Import => PREFIXES[0],
             ScratchKind::Load => PREFIXES[1],
+            ScratchKind::Copy => PREFIXES[2],
+            ScratchKind::Mount => MOUNT_PREFIX,
         };
         tempfile::Builder::new().prefix(prefix).tempdir_in(&self.base)
     }
@@ -60,7 +70,14 @@ impl Scratch {
                     return Ok(false);
                 }
                 let path = entry.path();
-                let r = if entry.file_type()?.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+                let name = entry.file_name();
+                let r = if name.to_str().is_some_and(|n| n.starts_with(MOUNT_PREFIX)) {
+                    crate::cp::mount::unmount(&path).and_then(|()| std::fs::remove_dir(&path))
+                } else if entry.file_type()?.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
                 match r {
                     Ok(()) => Ok(true),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -95,9 +112,23 @@ mod tests {
         let import = s.create(ScratchKind::Import).unwrap().keep();
         std::fs::write(import.join("layer.tar"), b"x").unwrap();
         std::fs::write(s.base().join("someone-else"), b"keep").unwrap();
+        // A mount point left mounted goes once unmounted; one that still
+        // holds files (not a mount: never the container's) is kept.
+        let mounted = s.create(ScratchKind::Mount).unwrap().keep();
+        let source = root.path().join("source");
+        std::fs::create_dir_all(&source).unwrap();
+        std::fs::write(source.join("container-file"), b"x").unwrap();
+        let bind = std::process::Command::new("mount").arg("--bind").arg(&source).arg(&mounted).status().is_ok_and(|s| s.success());
+        let full = s.create(ScratchKind::Mount).unwrap().keep();
+        std::fs::write(full.join("f"), b"x").unwrap();
         let (removed, error) = s.clean();
-        assert_eq!((removed, error.map(|e| e.to_string())), (2, None));
+        assert_eq!(removed, 3, "bind mount made: {bind}");
+        assert!(error.is_some_and(|e| e.to_string().contains("removing")), "the non-empty mount point is reported");
         assert!(!load.exists() && !import.exists());
+        assert!(source.join("container-file").exists(), "the mounted files are untouched");
+        assert!(!mounted.exists());
+        assert!(full.join("f").exists());
+        std::fs::remove_dir_all(&full).unwrap();
         assert!(s.base().join("someone-else").exists());
         // A live one is removed on drop.
         let live = s.create(ScratchKind::Import).unwrap();

@@ -35,6 +35,13 @@ pub struct Entry {
     pub link: Option<Vec<u8>>,
     /// Body size in bytes.
     pub size: u64,
+    /// Permission bits (with setuid, setgid, sticky), owner and
+    /// modification time (seconds): PAX `uid`/`gid`/`mtime`, else the
+    /// header's; 0 where a header field is not a number.
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub mtime: i64,
 }
 
 /// What a walk saw.
@@ -154,6 +161,9 @@ pub(super) struct Pax {
     pub(super) path: Option<Vec<u8>>,
     pub(super) linkpath: Option<Vec<u8>>,
     pub(super) size: Option<u64>,
+    pub(super) uid: Option<u64>,
+    pub(super) gid: Option<u64>,
+    pub(super) mtime: Option<i64>,
 }
 
 fn malformed(m: impl Into<String>) -> ArchiveError {
@@ -261,6 +271,16 @@ pub(super) fn parse_pax(mut body: &[u8]) -> Result<Pax, ArchiveError> {
                 let s = std::str::from_utf8(value).ok().filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
                 pax.size = Some(s.and_then(|s| s.parse().ok()).ok_or_else(|| malformed("invalid PAX extended header: size is not a number"))?);
             }
+            b"uid" | b"gid" | b"mtime" => {
+                // mtime may have a fraction: whole seconds are kept.
+                let s = std::str::from_utf8(value).ok().map(|s| s.split('.').next().unwrap_or(""));
+                let n: Option<i64> = s.and_then(|s| s.parse().ok());
+                match key {
+                    b"uid" => pax.uid = n.and_then(|n| u64::try_from(n).ok()),
+                    b"gid" => pax.gid = n.and_then(|n| u64::try_from(n).ok()),
+                    _ => pax.mtime = n,
+                }
+            }
             _ => {}
         }
         body = &body[len..];
@@ -337,6 +357,10 @@ fn members<R: Read>(
                 return Err(ArchiveError::Limit { cap: Cap::Path, size: p.len() as u64, limit: limits.path });
             }
         }
+        let mode = header.mode().unwrap_or(0) & 0o7777;
+        let uid = pax.uid.or_else(|| header.uid().ok()).unwrap_or(0);
+        let gid = pax.gid.or_else(|| header.gid().ok()).unwrap_or(0);
+        let mtime = pax.mtime.or_else(|| header.mtime().ok().map(|m| m as i64)).unwrap_or(0);
         if kind == tar::EntryType::GNUSparse && block[482] != 0 {
             // Sparse map extension blocks, each saying whether another follows.
             loop {
@@ -352,7 +376,17 @@ fn members<R: Read>(
         if used.saturating_add(size) > limits.total {
             return Err(ArchiveError::Limit { cap: Cap::Total, size: used.saturating_add(size), limit: limits.total });
         }
-        let entry = Entry { index: count - 1, kind, path, link, size };
+        let entry = Entry {
+            index: count - 1,
+            kind,
+            path,
+            link,
+            size,
+            mode,
+            uid,
+            gid,
+            mtime,
+        };
         let mut body = (&mut *src).take(size);
         visit(&entry, &mut body)?;
         io::copy(&mut body, &mut io::sink()).map_err(read_error)?;
