@@ -294,3 +294,92 @@ fn gvisor_runtimes_say_which_networks_they_can_join() {
     assert_eq!(d.ok(&["run", "--rm", "--runtime", "gvn", "--network", "none", "bb", "echo", "isolated"]), "isolated\n");
     assert_eq!(d.ok(&["ps", "-aq"]), "", "the refusals created nothing");
 }
+
+/// `--network container:ID` shares the other container's namespace and
+/// files; `--add-host` (with `host-gateway`), `--dns`, `--dns-search`,
+/// `--hostname` and `--domainname` end up in the files dockerd writes.
+#[test]
+fn etc_files_and_a_shared_namespace() {
+    let d = daemon(245, serde_json::json!({}));
+    let k = std::process::id() % 200 + 20;
+    d.ok(&["run", "-d", "--name", "a", "--hostname", "web", "--domainname", "example.org", "--add-host", "db:10.1.2.3",
+        "--add-host", "gw:host-gateway", "--dns", "10.9.9.9", "--dns-search", "corp.example", "bb", "sleep", "300"]);
+    let hosts = d.ok(&["exec", "a", "busybox", "cat", "/etc/hosts"]);
+    assert!(hosts.contains("10.1.2.3\tdb\n"), "{hosts}");
+    assert!(hosts.contains(&format!("10.245.{k}.1\tgw\n")), "host-gateway is the bridge's address: {hosts}");
+    assert!(hosts.contains(&format!("10.245.{k}.2\tweb.example.org web\n")), "{hosts}");
+    assert_eq!(d.ok(&["exec", "a", "busybox", "cat", "/etc/resolv.conf"]), "nameserver 10.9.9.9\nsearch corp.example\n");
+    assert_eq!(d.ok(&["exec", "a", "busybox", "hostname"]).trim(), "web");
+    // b joins a's namespace: same address, same files.
+    let b_addr = d.ok(&["run", "--rm", "--network", "container:a", "bb", "busybox", "ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert!(b_addr.contains(&format!("10.245.{k}.2/24")), "{b_addr}");
+    assert_eq!(d.ok(&["run", "--rm", "--network", "container:a", "bb", "busybox", "cat", "/etc/hosts"]), hosts);
+    let o = d.docker(&["run", "--rm", "--network", "container:a", "-p", "80", "bb", "true"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("conflicting options: port publishing and the container type network mode"), "{}", text(&o));
+    d.ok(&["stop", "-t", "0", "a"]);
+    let o = d.docker(&["run", "--rm", "--network", "container:a", "bb", "true"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot join network of a non running container"), "{}", text(&o));
+}
+
+/// berth SIGKILLed at random moments while containers with published
+/// ports start and stop on a user network: after the last restart and the
+/// removal of every container, nothing of theirs is left (rules, namespaces,
+/// attachment records, DNS entries, the bridges).
+#[test]
+fn kill_9_during_network_setups_leaves_nothing_behind() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut d = daemon(247, serde_json::json!({}));
+    let k = std::process::id() % 200 + 20;
+    d.ok(&["network", "create", "--subnet", &format!("10.249.{k}.0/24"), "crashnet"]);
+    for round in 0..8 {
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for w in 0..2 {
+                let (d, stop) = (&d, &stop);
+                s.spawn(move || {
+                    let mut i = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        i += 1;
+                        let net = if w == 0 { "crashnet" } else { "bridge" };
+                        let o = d.docker(&["run", "-d", "--network", net, "-p", "127.0.0.1::80", "bb", "sleep", "0.5"]);
+                        if i % 2 == 0 && o.status.success() {
+                            d.docker(&["rm", "-f", String::from_utf8_lossy(&o.stdout).trim()]);
+                        }
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_millis(300 + 150 * (round % 7)));
+            d.stop(9);
+            stop.store(true, Ordering::Relaxed);
+        });
+        d.spawn();
+    }
+    // Everything exits and goes.
+    let ids: Vec<String> = d.ok(&["ps", "-aq"]).split_whitespace().map(str::to_owned).collect();
+    if !ids.is_empty() {
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids.iter().map(String::as_str));
+        d.ok(&args);
+    }
+    let subnets = [format!("10.247.{k}."), format!("10.249.{k}.")];
+    let clean = eventually(Duration::from_secs(20), || {
+        let rules = String::from_utf8_lossy(&Command::new("iptables-save").output().unwrap().stdout).into_owned();
+        let netns = std::fs::read_dir(d.path("exec/network/netns")).map(|r| r.count()).unwrap_or(0);
+        let records = std::fs::read_dir(d.path("data/network/attachments")).map(|r| r.count()).unwrap_or(0);
+        !subnets.iter().any(|s| rules.contains(s.as_str())) && netns == 0 && records == 0
+    });
+    assert!(clean, "left behind: rules {:?}, namespaces {:?}, attachments {:?}\n{}",
+        String::from_utf8_lossy(&Command::new("iptables-save").output().unwrap().stdout).lines().filter(|l| subnets.iter().any(|s| l.contains(s.as_str()))).collect::<Vec<_>>(),
+        std::fs::read_dir(d.path("exec/network/netns")).map(|r| r.flatten().map(|e| e.file_name()).collect::<Vec<_>>()),
+        std::fs::read_dir(d.path("data/network/attachments")).map(|r| r.flatten().map(|e| e.file_name()).collect::<Vec<_>>()),
+        tail(&d.log()));
+    // aardvark-dns keeps no entry of a removed container.
+    let dns_dir = d.path("exec/network/netavark/aardvark-dns");
+    for e in std::fs::read_dir(&dns_dir).into_iter().flatten().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        assert!(text.lines().count() <= 1, "DNS entries left in {}: {text}", e.path().display());
+    }
+    for bridge in [format!("bn247x{k}")] {
+        assert!(!Path::new("/sys/class/net").join(&bridge).exists(), "bridge {bridge} left");
+    }
+}
