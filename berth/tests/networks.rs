@@ -302,22 +302,22 @@ fn gvisor_runtimes_say_which_networks_they_can_join() {
 fn etc_files_and_a_shared_namespace() {
     let d = daemon(245, serde_json::json!({}));
     let k = std::process::id() % 200 + 20;
-    d.ok(&["run", "-d", "--name", "a", "--hostname", "web", "--domainname", "example.org", "--add-host", "db:10.1.2.3",
+    d.ok(&["run", "-d", "--name", "aa", "--hostname", "web", "--domainname", "example.org", "--add-host", "db:10.1.2.3",
         "--add-host", "gw:host-gateway", "--dns", "10.9.9.9", "--dns-search", "corp.example", "bb", "sleep", "300"]);
-    let hosts = d.ok(&["exec", "a", "busybox", "cat", "/etc/hosts"]);
+    let hosts = d.ok(&["exec", "aa", "busybox", "cat", "/etc/hosts"]);
     assert!(hosts.contains("10.1.2.3\tdb\n"), "{hosts}");
     assert!(hosts.contains(&format!("10.245.{k}.1\tgw\n")), "host-gateway is the bridge's address: {hosts}");
     assert!(hosts.contains(&format!("10.245.{k}.2\tweb.example.org web\n")), "{hosts}");
-    assert_eq!(d.ok(&["exec", "a", "busybox", "cat", "/etc/resolv.conf"]), "nameserver 10.9.9.9\nsearch corp.example\n");
-    assert_eq!(d.ok(&["exec", "a", "busybox", "hostname"]).trim(), "web");
+    assert_eq!(d.ok(&["exec", "aa", "busybox", "cat", "/etc/resolv.conf"]), "nameserver 10.9.9.9\nsearch corp.example\n");
+    assert_eq!(d.ok(&["exec", "aa", "busybox", "hostname"]).trim(), "web");
     // b joins a's namespace: same address, same files.
-    let b_addr = d.ok(&["run", "--rm", "--network", "container:a", "bb", "busybox", "ip", "-o", "-4", "addr", "show", "eth0"]);
+    let b_addr = d.ok(&["run", "--rm", "--network", "container:aa", "bb", "busybox", "ip", "-o", "-4", "addr", "show", "eth0"]);
     assert!(b_addr.contains(&format!("10.245.{k}.2/24")), "{b_addr}");
-    assert_eq!(d.ok(&["run", "--rm", "--network", "container:a", "bb", "busybox", "cat", "/etc/hosts"]), hosts);
-    let o = d.docker(&["run", "--rm", "--network", "container:a", "-p", "80", "bb", "true"]);
+    assert_eq!(d.ok(&["run", "--rm", "--network", "container:aa", "bb", "busybox", "cat", "/etc/hosts"]), hosts);
+    let o = d.docker(&["run", "--rm", "--network", "container:aa", "-p", "80", "bb", "true"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("conflicting options: port publishing and the container type network mode"), "{}", text(&o));
-    d.ok(&["stop", "-t", "0", "a"]);
-    let o = d.docker(&["run", "--rm", "--network", "container:a", "bb", "true"]);
+    d.ok(&["stop", "-t", "0", "aa"]);
+    let o = d.docker(&["run", "--rm", "--network", "container:aa", "bb", "true"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot join network of a non running container"), "{}", text(&o));
 }
 
@@ -333,6 +333,7 @@ fn kill_9_during_network_setups_leaves_nothing_behind() {
     d.ok(&["network", "create", "--subnet", &format!("10.249.{k}.0/24"), "crashnet"]);
     for round in 0..8 {
         let stop = AtomicBool::new(false);
+        let pid = d.child.as_ref().unwrap().id() as i32;
         std::thread::scope(|s| {
             for w in 0..2 {
                 let (d, stop) = (&d, &stop);
@@ -349,9 +350,11 @@ fn kill_9_during_network_setups_leaves_nothing_behind() {
                 });
             }
             std::thread::sleep(Duration::from_millis(300 + 150 * (round % 7)));
-            d.stop(9);
+            // SAFETY: kill(2) on the daemon this test started.
+            unsafe { libc_kill(pid, 9) };
             stop.store(true, Ordering::Relaxed);
         });
+        d.stop(9); // reaps it
         d.spawn();
     }
     // Everything exits and goes.
