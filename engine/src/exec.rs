@@ -308,6 +308,18 @@ impl ExecService {
         })
     }
 
+    /// The container service the execs run in.
+    pub(crate) fn containers(&self) -> &ContainerService {
+        &self.containers
+    }
+
+    /// Kills an exec's process (SIGKILL).
+    pub async fn kill(&self, id: &str) -> Result<()> {
+        let e = self.entry(id)?;
+        self.containers.ctd.tasks.kill_process(&e.container_id, id, 9, false).await?;
+        Ok(())
+    }
+
     /// Closes an exec's stdin (its client reached EOF).
     pub async fn close_stdin(&self, id: &str) -> Result<()> {
         let e = self.entry(id)?;

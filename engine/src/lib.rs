@@ -30,6 +30,7 @@ pub mod env;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod health;
 pub mod images;
 pub mod metrics;
 pub mod model;
@@ -109,6 +110,7 @@ impl Engine {
         let pins = Arc::downgrade(&containers);
         runtimes.set_pinned_source(Arc::new(move || pins.upgrade().map(|c| c.pinned_wrappers())));
         let execs = Arc::new(exec::ExecService::new(containers.clone()));
+        containers.set_execs(&execs);
         containers.restore().await;
         tokio::spawn(monitor::run(containers.clone(), execs.clone()));
         tokio::spawn(exec::collect_periodically(Arc::downgrade(&execs)));

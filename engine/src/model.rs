@@ -6,7 +6,7 @@
 pub use berth_containerd::{oci, ImageConfig, ImageInfo, ImageRecord};
 pub use berth_store::logfile::LogStream;
 pub use berth_store::record::{
-    ContainerConfig, ContainerRecord, ContainerStatus, DeviceMapping, EndpointConfig, HostConfig, LogConfig, Mount, MountKind, Networking,
+    ContainerConfig, ContainerRecord, ContainerStatus, DeviceMapping, EndpointConfig, Healthcheck, HostConfig, LogConfig, Mount, MountKind, Networking,
     PinnedRuntime, PortBinding, RestartPolicy, Ulimit,
 };
 /// Networks, as the network subsystem keeps them.

@@ -31,6 +31,8 @@ pub struct ImageDefaults {
     pub user: String,
     /// `EXPOSE`d ports (`80/tcp`).
     pub exposed_ports: Vec<String>,
+    /// `HEALTHCHECK`.
+    pub healthcheck: Option<berth_store::Healthcheck>,
 }
 
 /// The network setup a container gets.

@@ -26,7 +26,7 @@ pub use id::{generate_id, is_valid_id, short_id};
 pub use index::Snapshot;
 pub use names::{generate_name, validate_name};
 pub use record::{
-    ContainerConfig, ContainerRecord, ContainerStatus, DeviceMapping, EndpointConfig, HostConfig, LogConfig, Mount, MountKind, Networking,
+    ContainerConfig, ContainerRecord, ContainerStatus, DeviceMapping, EndpointConfig, Healthcheck, HostConfig, LogConfig, Mount, MountKind, Networking,
     PinnedRuntime, PortBinding, RestartPolicy, Ulimit,
     State, RECORD_VERSION,
 };

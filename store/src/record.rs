@@ -145,6 +145,23 @@ pub struct ContainerConfig {
     pub stop_timeout: Option<i64>,
     /// Host name; "" = the 12-character short id.
     pub hostname: String,
+    /// The health check (Docker's `Config.Healthcheck`), merged with the
+    /// image's at create; `None` = none configured.
+    pub healthcheck: Option<Healthcheck>,
+}
+
+/// A container's health check, as Docker's `HealthConfig`: durations in
+/// nanoseconds, 0 = the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Healthcheck {
+    /// `[]` (inherit), `["NONE"]`, `["CMD", args...]` or `["CMD-SHELL", command]`.
+    pub test: Vec<String>,
+    pub interval: i64,
+    pub timeout: i64,
+    pub start_period: i64,
+    /// Consecutive failures that make the container unhealthy; 0 = 3.
+    pub retries: i64,
 }
 
 /// Resource and runtime settings (Docker's `HostConfig`).

@@ -106,6 +106,13 @@ fn full_record_update(r: &mut ContainerRecord) {
         stop_signal: Some("SIGINT".into()),
         stop_timeout: Some(3),
         hostname: "box".into(),
+        healthcheck: Some(berth_store::Healthcheck {
+            test: vec!["CMD-SHELL".into(), "true".into()],
+            interval: 1_000_000_000,
+            timeout: 2_000_000_000,
+            start_period: 3_000_000_000,
+            retries: 4,
+        }),
     };
     r.host_config = HostConfig {
         runtime: "crun".into(),

@@ -9,7 +9,7 @@
 //! accepts an option it silently ignores.
 
 use berth_engine::model::{
-    ContainerConfig, DeviceMapping, EndpointConfig, HostConfig, LogConfig, Mount, MountKind, Networking, PortBinding, RestartPolicy, Ulimit,
+    ContainerConfig, DeviceMapping, EndpointConfig, Healthcheck, HostConfig, LogConfig, Mount, MountKind, Networking, PortBinding, RestartPolicy, Ulimit,
 };
 use serde_json::Value;
 
@@ -145,7 +145,11 @@ pub fn parse_create_request(bytes: &[u8], name: Option<&str>) -> Result<CreateRe
     // The body decoded, so it is JSON.
     let raw: Value = serde_json::from_slice(bytes).unwrap_or_default();
     top_level_runtime(&raw, &mut body)?;
-    let unsupported = unsupported_fields(&raw);
+    let mut unsupported = unsupported_fields(&raw);
+    // API 1.44's StartInterval: dockerd 20.10 has no such setting.
+    if body.healthcheck.as_ref().and_then(|h| h.start_interval).is_some_and(|v| v != 0) {
+        unsupported.push("Healthcheck.StartInterval".into());
+    }
     if !unsupported.is_empty() {
         return Err(CreateError::Unsupported(unsupported).into());
     }
@@ -206,7 +210,7 @@ fn top_level_runtime(raw: &Value, body: &mut ContainerCreateBody) -> Result<(), 
 const MAPPED_CONFIG: &[&str] = &[
     "Runtime", "Hostname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd",
     "Image", "WorkingDir", "Entrypoint", "Labels", "StopSignal", "StopTimeout", "HostConfig", "NetworkingConfig",
-    "Domainname", "ExposedPorts",
+    "Domainname", "ExposedPorts", "Healthcheck",
 ];
 
 /// `HostConfig` fields berth maps.
@@ -383,6 +387,13 @@ fn convert_config(b: &ContainerCreateBody) -> ContainerConfig {
         stop_signal: b.stop_signal.clone().filter(|s| !s.is_empty()),
         stop_timeout: b.stop_timeout,
         hostname: b.hostname.clone().unwrap_or_default(),
+        healthcheck: b.healthcheck.as_ref().map(|h| Healthcheck {
+            test: h.test.clone().unwrap_or_default(),
+            interval: h.interval.unwrap_or(0),
+            timeout: h.timeout.unwrap_or(0),
+            start_period: h.start_period.unwrap_or(0),
+            retries: h.retries.unwrap_or(0),
+        }),
     }
 }
 
@@ -575,6 +586,17 @@ mod tests {
     }
 
     #[test]
+    fn healthcheck_converts_and_start_interval_is_refused() {
+        let r = parse_create_request(br#"{"Image":"bb","Healthcheck":{"Test":["CMD","true"],"Interval":1000000000,"Retries":2}}"#, None).unwrap();
+        let want = Healthcheck { test: vec!["CMD".into(), "true".into()], interval: 1_000_000_000, retries: 2, ..Default::default() };
+        assert_eq!(r.config.healthcheck, Some(want));
+        let r = parse_create_request(br#"{"Image":"bb","Healthcheck":{"Test":["NONE"],"StartInterval":0}}"#, None).unwrap();
+        assert_eq!(r.config.healthcheck.unwrap().test, ["NONE"]);
+        let e = parse_create_request(br#"{"Image":"bb","Healthcheck":{"Test":["CMD","true"],"StartInterval":5}}"#, None).unwrap_err();
+        assert!(e.message.contains("Healthcheck.StartInterval"), "{}", e.message);
+    }
+
+    #[test]
     fn older_clients_get_dockerds_defaults_of_their_version() {
         use crate::version::RequestedVersion;
         let mut h = HostConfig::default();
@@ -654,7 +676,7 @@ mod tests {
         assert_eq!(
             u,
             [
-                "Healthcheck", "HostConfig.BlkioWeight", "HostConfig.Mounts[0].BindOptions", "HostConfig.OomScoreAdj",
+                "HostConfig.BlkioWeight", "HostConfig.Mounts[0].BindOptions", "HostConfig.OomScoreAdj",
                 "HostConfig.StorageOpt", "NetworkingConfig.EndpointsConfig.other.Links", "NetworkingConfig.EndpointsConfig.other.MacAddress", "Volumes"
             ]
         );

@@ -16,7 +16,7 @@ use super::models::{
     BerthRuntime, ContainerConfig, ContainerInspect, ContainerInspectResponse, ContainerState,
     ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig, ContainerSummaryNetworkSettings,
     ContainerSummaryStateEnum, EndpointSettings, HostConfig, HostConfigCgroupnsModeEnum, HostConfigIsolationEnum, HostConfigLogConfig, MountPoint, MountType,
-    EndpointIpamConfig, NetworkSettings, PortBinding, PortSummary, PortSummaryTypeEnum, RestartPolicy, RestartPolicyNameEnum,
+    EndpointIpamConfig, Health, HealthConfig, HealthStatusEnum, HealthcheckResult, NetworkSettings, PortBinding, PortSummary, PortSummaryTypeEnum, RestartPolicy, RestartPolicyNameEnum,
 };
 
 /// Facts about a container that are not in its record (paths, storage).
@@ -36,6 +36,8 @@ pub struct InspectExtras {
     pub attachment: Option<Attachment>,
     /// Network name → id, for the networks of a container that is not running.
     pub network_ids: HashMap<String, String>,
+    /// `State.Health` (`None`: no health check).
+    pub health: Option<berth_engine::health::Health>,
 }
 
 /// The argv a container runs: entrypoint followed by cmd, split into
@@ -284,7 +286,38 @@ fn docker_config(record: &ContainerRecord) -> ContainerConfig {
         labels: Some(c.labels.clone().into_iter().collect()),
         stop_signal: c.stop_signal.clone(),
         stop_timeout: c.stop_timeout,
+        // Go's `omitempty` on every field of dockerd's HealthConfig.
+        healthcheck: c.healthcheck.as_ref().map(|h| {
+            let set = |v: i64| (v != 0).then_some(v);
+            HealthConfig {
+                test: (!h.test.is_empty()).then(|| h.test.clone()),
+                interval: set(h.interval),
+                timeout: set(h.timeout),
+                retries: set(h.retries),
+                start_period: set(h.start_period),
+                start_interval: None,
+            }
+        }),
         ..Default::default()
+    }
+}
+
+fn docker_health(h: &berth_engine::health::Health) -> Health {
+    use berth_engine::health::Status;
+    let time = |t: SystemTime| berth_engine::model::timefmt::format_rfc3339_nano(t);
+    Health {
+        status: Some(match h.status {
+            Status::Starting => HealthStatusEnum::STARTING,
+            Status::Healthy => HealthStatusEnum::HEALTHY,
+            Status::Unhealthy => HealthStatusEnum::UNHEALTHY,
+        }),
+        failing_streak: Some(h.failing_streak),
+        log: Some(
+            h.log
+                .iter()
+                .map(|p| HealthcheckResult { start: Some(time(p.start)), end: Some(time(p.end)), exit_code: Some(p.exit_code), output: Some(p.output.clone()) })
+                .collect(),
+        ),
     }
 }
 
@@ -423,7 +456,7 @@ pub fn container_inspect(record: &ContainerRecord, extras: &InspectExtras) -> Co
             error: Some(s.error.clone()),
             started_at: Some(time_or_zero(&s.started_at)),
             finished_at: Some(time_or_zero(&s.finished_at)),
-            health: None,
+            health: extras.health.as_ref().map(docker_health),
         }),
         image: Some(record.image_id.clone()),
         log_path: Some(log_path(record, extras)),
@@ -551,8 +584,9 @@ fn since(t: &str, now: SystemTime) -> String {
     human_duration(now.duration_since(then).unwrap_or_default())
 }
 
-/// dockerd's `State.String()`: the `Status` column of `docker ps`.
-pub fn status_text(record: &ContainerRecord, now: SystemTime) -> String {
+/// dockerd's `State.String()`: the `Status` column of `docker ps`, with
+/// the health status of a running container (`Up 5 seconds (healthy)`).
+pub fn status_text(record: &ContainerRecord, now: SystemTime, health: Option<&berth_engine::health::Health>) -> String {
     let s = &record.state;
     match s.status {
         _ if s.paused || s.status == ContainerStatus::Paused => {
@@ -561,7 +595,11 @@ pub fn status_text(record: &ContainerRecord, now: SystemTime) -> String {
         ContainerStatus::Restarting => {
             format!("Restarting ({}) {} ago", s.exit_code, since(&s.finished_at, now))
         }
-        _ if s.running => format!("Up {}", since(&s.started_at, now)),
+        _ if s.running => match health.map(|h| h.status) {
+            Some(berth_engine::health::Status::Starting) => format!("Up {} (health: starting)", since(&s.started_at, now)),
+            Some(h) => format!("Up {} ({})", since(&s.started_at, now), h.as_str()),
+            None => format!("Up {}", since(&s.started_at, now)),
+        },
         ContainerStatus::Removing => "Removal In Progress".into(),
         ContainerStatus::Dead => "Dead".into(),
         _ if is_zero_time(&s.started_at) => "Created".into(),
@@ -584,7 +622,7 @@ pub fn container_summary(record: &ContainerRecord, now: SystemTime, extras: &Ins
         size_root_fs: extras.size_root_fs,
         labels: Some(record.config.labels.clone().into_iter().collect()),
         state: Some(summary_state(record.state.status)),
-        status: Some(status_text(record, now)),
+        status: Some(status_text(record, now, extras.health.as_ref())),
         host_config: Some(ContainerSummaryHostConfig {
             network_mode: Some(if record.host_config.network_mode.is_empty() {
                 "default".into()
@@ -823,23 +861,28 @@ mod tests {
         let now = at("2026-11-29T05:00:00Z");
         let mut r = running();
         r.state.started_at = "2026-11-29T04:59:55Z".into();
-        assert_eq!(status_text(&r, now), "Up 5 seconds");
+        assert_eq!(status_text(&r, now, None), "Up 5 seconds");
+        use berth_engine::health::{Health, Status};
+        let h = |status| Health { status, failing_streak: 0, log: vec![] };
+        assert_eq!(status_text(&r, now, Some(&h(Status::Starting))), "Up 5 seconds (health: starting)");
+        assert_eq!(status_text(&r, now, Some(&h(Status::Healthy))), "Up 5 seconds (healthy)");
+        assert_eq!(status_text(&r, now, Some(&h(Status::Unhealthy))), "Up 5 seconds (unhealthy)");
         r.state.paused = true;
         r.state.status = ContainerStatus::Paused;
-        assert_eq!(status_text(&r, now), "Up 5 seconds (Paused)");
+        assert_eq!(status_text(&r, now, None), "Up 5 seconds (Paused)");
         r.state = Default::default();
-        assert_eq!(status_text(&r, now), "Created");
+        assert_eq!(status_text(&r, now, None), "Created");
         r.state.status = ContainerStatus::Exited;
         r.state.exit_code = 3;
         r.state.started_at = "2026-11-29T04:50:00Z".into();
         r.state.finished_at = "2026-11-29T04:58:00Z".into();
-        assert_eq!(status_text(&r, now), "Exited (3) 2 minutes ago");
+        assert_eq!(status_text(&r, now, None), "Exited (3) 2 minutes ago");
         r.state.status = ContainerStatus::Restarting;
-        assert_eq!(status_text(&r, now), "Restarting (3) 2 minutes ago");
+        assert_eq!(status_text(&r, now, None), "Restarting (3) 2 minutes ago");
         r.state.status = ContainerStatus::Dead;
-        assert_eq!(status_text(&r, now), "Dead");
+        assert_eq!(status_text(&r, now, None), "Dead");
         r.state.status = ContainerStatus::Removing;
-        assert_eq!(status_text(&r, now), "Removal In Progress");
+        assert_eq!(status_text(&r, now, None), "Removal In Progress");
     }
 
     #[test]

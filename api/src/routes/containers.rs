@@ -70,6 +70,7 @@ fn extras(state: &AppState, rec: &berth_engine::model::ContainerRecord) -> Inspe
         exec_ids: state.engine.execs.ids_of(&rec.id),
         attachment: state.engine.networks.attachment(&rec.id),
         network_ids: state.engine.networks.list().into_iter().map(|n| (n.name, n.id)).collect(),
+        health: state.engine.containers.health(&rec.id),
         ..Default::default()
     }
 }

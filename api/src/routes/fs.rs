@@ -116,6 +116,7 @@ async fn disk_usage(State(state): State<AppState>) -> Result<Response, ApiError>
                 driver: state.daemon.snapshotter.clone(),
                 size_rw: Some(size.rw),
                 size_root_fs: Some(size.root_fs),
+                health: state.engine.containers.health(&rec.id),
                 ..Default::default()
             };
             serde_json::to_value(container_summary(rec, now, &extras)).unwrap_or(Value::Null)

@@ -273,6 +273,9 @@ fn config_json(c: &berth_engine::model::ImageConfig) -> Value {
     if let Some(s) = &c.stop_signal {
         v["StopSignal"] = json!(s);
     }
+    if let Some(h) = &c.healthcheck {
+        v["Healthcheck"] = json!(h);
+    }
     v
 }
 

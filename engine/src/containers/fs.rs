@@ -100,11 +100,16 @@ impl ContainerService {
         let rec = self.get(&id)?;
         let mut pause = opts.pause && rec.state.running && !rec.state.paused;
         if pause {
+            // No health probe while paused (as `docker pause`).
+            let hub = self.hub(&id);
+            hub.health.stop();
+            hub.health.idle(crate::health::probe_deadline(rec.config.healthcheck.as_ref())).await;
             if let Err(e) = self.ctd.tasks.pause(&id).await {
                 // The container may have exited since (its exit is not
                 // recorded yet): a stopped container needs no pause.
                 let running = matches!(self.ctd.tasks.get(&id, "").await, Ok(t) if t.status == berth_containerd::TaskStatus::Running);
                 if running {
+                    self.start_health(&rec, false);
                     return Err(e.into());
                 }
                 pause = false;
@@ -126,7 +131,9 @@ impl ContainerService {
         }
         .await;
         if pause {
-            if let Err(e) = self.ctd.tasks.resume(&id).await {
+            let resumed = self.ctd.tasks.resume(&id).await;
+            self.start_health(&rec, false);
+            if let Err(e) = resumed {
                 tracing::warn!(container = %id, error = %e, "resuming the container after its commit failed");
                 if result.is_ok() {
                     return Err(e.into());

@@ -104,6 +104,8 @@ pub struct Hub {
     tick: watch::Sender<Tick>,
     exited: watch::Sender<Option<RawExit>>,
     log: Mutex<Option<Arc<LogWriter>>>,
+    /// `State.Health` and the health monitor of the current run.
+    pub health: crate::health::Tracker,
 }
 
 impl Default for Hub {
@@ -116,6 +118,7 @@ impl Default for Hub {
             tick: watch::channel(Tick::default()).0,
             exited: watch::channel(None).0,
             log: Mutex::new(None),
+            health: Default::default(),
         }
     }
 }

@@ -300,6 +300,7 @@ impl ContainerService {
         drop(resolved); // pinned in the record now
         tracing::info!(container = %id, runtime = %runtime_name, pid, generation = snap.generation, "container started");
         self.event("start", &updated, &[]);
+        self.start_health(&updated, true);
         Ok(())
     }
 
@@ -444,6 +445,9 @@ impl ContainerService {
             io::spawn_stdin(&rec.id, hub.take_stdin(), tx, rec.config.stdin_once, self.ctd.tasks.clone());
         }
         hub.set_run(Run { pid, io: Some(io), fifos });
+        if !rec.state.paused {
+            self.start_health(rec, true);
+        }
         Ok(())
     }
 
@@ -476,6 +480,7 @@ impl ContainerService {
             return Ok(());
         }
         let hub = self.hub(id);
+        hub.health.stop();
         match self.ctd.tasks.delete(id).await {
             Ok(_) => {}
             Err(e) if e.is_not_found() => {}
@@ -734,7 +739,16 @@ impl ContainerService {
             _ => {}
         }
         if pause {
-            self.ctd.tasks.pause(&id).await?;
+            // As dockerd: no probes while paused. Stopped before freezing,
+            // so no new probe exec races the freeze; restarted if the
+            // pause fails.
+            let hub = self.hub(&id);
+            hub.health.stop();
+            hub.health.idle(crate::health::probe_deadline(rec.config.healthcheck.as_ref())).await;
+            if let Err(e) = self.ctd.tasks.pause(&id).await {
+                self.start_health(&rec, false);
+                return Err(e.into());
+            }
         } else {
             self.ctd.tasks.resume(&id).await?;
         }
@@ -745,6 +759,10 @@ impl ContainerService {
             })
             .await?;
         self.event(if pause { "pause" } else { "unpause" }, &updated, &[]);
+        // Unpause starts a new monitor (the status is kept).
+        if !pause {
+            self.start_health(&updated, false);
+        }
         Ok(())
     }
 

@@ -57,6 +57,8 @@ pub struct ContainerService {
     /// A weak handle on itself, for tasks that outlive an operation
     /// (restart-policy restarts).
     me: Mutex<std::sync::Weak<ContainerService>>,
+    /// The exec service, for health probes (set once by [`crate::Engine::start`]).
+    execs: std::sync::OnceLock<std::sync::Weak<crate::exec::ExecService>>,
     /// `<exec-root>/fifo`: one directory of FIFOs per run.
     pub(crate) fifo_root: PathBuf,
     /// Set when berth shuts down: stops are not the user's, and restart
@@ -86,12 +88,30 @@ impl ContainerService {
         cgroups: Arc<crate::cgroups::Cgroups>,
         networks: Arc<crate::networks::NetworkService>,
     ) -> Self {
-        ContainerService { store, ctd, images, runtimes, events, metrics, hubs: Mutex::new(HashMap::new()), me: Mutex::new(std::sync::Weak::new()), fifo_root: exec_root.join("fifo"), shutting_down: Default::default(), host_facts: crate::confine::HostFacts::read(), limits: limits::HostLimits::read(&cgroups), cgroups, networks }
+        ContainerService { store, ctd, images, runtimes, events, metrics, hubs: Mutex::new(HashMap::new()), me: Mutex::new(std::sync::Weak::new()), execs: std::sync::OnceLock::new(), fifo_root: exec_root.join("fifo"), shutting_down: Default::default(), host_facts: crate::confine::HostFacts::read(), limits: limits::HostLimits::read(&cgroups), cgroups, networks }
     }
 
     /// Registers the `Arc` this service lives in (done by [`crate::Engine::start`]).
     pub fn set_self(self: &Arc<Self>) {
         *self.me.lock().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(self);
+    }
+
+    /// Registers the exec service (done by [`crate::Engine::start`]).
+    pub fn set_execs(&self, execs: &Arc<crate::exec::ExecService>) {
+        let _ = self.execs.set(Arc::downgrade(execs));
+    }
+
+    /// Starts the health monitor of a running container (see [`crate::health::start`]).
+    pub(crate) fn start_health(&self, rec: &ContainerRecord, reset: bool) {
+        let execs = self.execs.get().cloned().unwrap_or_default();
+        let started = berth_store::timefmt::parse_rfc3339(&rec.state.started_at).unwrap_or_else(std::time::SystemTime::now);
+        crate::health::start(execs, &self.hub(&rec.id), &rec.id, rec.config.healthcheck.as_ref(), started, reset);
+    }
+
+    /// `State.Health` of a container (`None`: no health check).
+    pub fn health(&self, id: &str) -> Option<crate::health::Health> {
+        let hubs = self.hubs.lock().unwrap_or_else(|e| e.into_inner());
+        hubs.get(id).and_then(|h| h.health.get())
     }
 
     pub(crate) fn me(&self) -> Option<Arc<ContainerService>> {
@@ -149,6 +169,7 @@ impl ContainerService {
         self.limits.apply_defaults(&mut req.host_config);
         self.limits.check(&req.host_config)?;
         let image = self.images.resolve(&req.image).await?;
+        crate::health::check(req.config.healthcheck.as_ref())?;
         merge_image_defaults(&mut req.config, &image.defaults);
         for p in &image.defaults.exposed_ports {
             if !req.networking.exposed_ports.contains(p) {
@@ -353,6 +374,7 @@ pub fn merge_image_defaults(cfg: &mut ContainerConfig, image: &ImageDefaults) {
     if cfg.user.is_empty() {
         cfg.user = image.user.clone();
     }
+    crate::health::merge(&mut cfg.healthcheck, image.healthcheck.as_ref());
 }
 
 

@@ -68,6 +68,16 @@ pub fn commit_config(parent: &ImageConfig, c: &ContainerConfig, changes: &[Strin
     if c.stop_signal.is_some() {
         cfg.stop_signal = c.stop_signal.clone();
     }
+    // The container's check (already merged with the parent's at create).
+    if let Some(h) = &c.healthcheck {
+        cfg.healthcheck = Some(berth_containerd::oci::ImageHealthcheck {
+            test: h.test.clone(),
+            interval: h.interval,
+            timeout: h.timeout,
+            start_period: h.start_period,
+            retries: h.retries,
+        });
+    }
     apply_changes(&mut cfg, changes)?;
     Ok(cfg)
 }

@@ -80,6 +80,13 @@ pub fn defaults(cfg: &ImageConfig) -> ImageDefaults {
         working_dir: cfg.working_dir.clone().unwrap_or_default(),
         user: cfg.user.clone().unwrap_or_default(),
         exposed_ports: cfg.exposed_ports.as_ref().map(|p| p.keys().cloned().collect()).unwrap_or_default(),
+        healthcheck: cfg.healthcheck.as_ref().map(|h| berth_store::Healthcheck {
+            test: h.test.clone(),
+            interval: h.interval,
+            timeout: h.timeout,
+            start_period: h.start_period,
+            retries: h.retries,
+        }),
     }
 }
 
