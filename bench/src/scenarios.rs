@@ -200,6 +200,29 @@ pub fn latency(cx: &mut Ctx) -> Result<(), String> {
     Ok(())
 }
 
+/// `run --rm … true` with each case's options, the cases interleaved,
+/// warm-up rounds dropped, within the scenario's time budget; the samples
+/// (ms) per case. Failures are listed under the problems as `label: …`.
+fn interleaved_runs(cx: &mut Ctx, label: &str, cases: &[(&Runner, &[&str])]) -> Result<Vec<Vec<f64>>, String> {
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    let deadline = Instant::now() + cx.s.scenario_budget;
+    for i in 0..cx.s.warmup + cx.s.runs {
+        for (j, (r, opts)) in cases.iter().enumerate() {
+            check_interrupt()?;
+            match r.run_true_with(opts) {
+                Ok(ms) if i >= cx.s.warmup => samples[j].push(ms),
+                Ok(_) => {}
+                Err(e) => cx.res.problem(format!("{label}: {e}")),
+            }
+        }
+        if Instant::now() > deadline {
+            cx.res.problem(format!("{label}: time budget hit after {} rounds", i + 1));
+            break;
+        }
+    }
+    Ok(samples)
+}
+
 /// Scenario 8: what the default seccomp filter costs a `docker run`, in
 /// berth and in dockerd (both filter by default): run latency with the
 /// default profile and with `--security-opt seccomp=unconfined`,
@@ -209,23 +232,8 @@ pub fn seccomp(cx: &mut Ctx) -> Result<(), String> {
     let d = Runner::new(Kind::Dockerd, cx.berth, cx.dockerd, cx.s.cmd_timeout);
     let unconfined: &[&str] = &["--security-opt", "seccomp=unconfined"];
     let cases: [(&Runner, &[&str]); 4] = [(&b, &[]), (&b, unconfined), (&d, &[]), (&d, unconfined)];
-    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); 4];
-    let deadline = Instant::now() + cx.s.scenario_budget;
     eprintln!("bench: scenario 8, seccomp cost: {} runs per case (+{} warm-up), interleaved", cx.s.runs, cx.s.warmup);
-    for i in 0..cx.s.warmup + cx.s.runs {
-        for (j, (r, opts)) in cases.iter().enumerate() {
-            check_interrupt()?;
-            match r.run_true_with(opts) {
-                Ok(ms) if i >= cx.s.warmup => samples[j].push(ms),
-                Ok(_) => {}
-                Err(e) => cx.res.problem(format!("seccomp: {e}")),
-            }
-        }
-        if Instant::now() > deadline {
-            cx.res.problem(format!("seccomp: time budget hit after {} rounds", i + 1));
-            break;
-        }
-    }
+    let samples = interleaved_runs(cx, "seccomp", &cases)?;
     let med: Vec<Option<f64>> = samples.iter().map(|v| median(v)).collect();
     let cost = |f: Option<f64>, u: Option<f64>| f.zip(u).map(|(f, u)| f - u);
     let (berth_cost, dockerd_cost) = (cost(med[0], med[1]), cost(med[2], med[3]));
@@ -1231,23 +1239,8 @@ pub fn network(cx: &mut Ctx) -> Result<(), String> {
     let d = Runner::new(Kind::Dockerd, cx.berth, cx.dockerd, cx.s.cmd_timeout);
     let bridge: &[&str] = &["--network", "bridge"];
     let cases: [(&Runner, &[&str]); 4] = [(&b, bridge), (&b, &[]), (&d, bridge), (&d, &[])];
-    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); 4];
-    let deadline = Instant::now() + cx.s.scenario_budget;
     eprintln!("bench: scenario 10, networks: {} runs per case (+{} warm-up), interleaved", cx.s.runs, cx.s.warmup);
-    for i in 0..cx.s.warmup + cx.s.runs {
-        for (j, (r, opts)) in cases.iter().enumerate() {
-            check_interrupt()?;
-            match r.run_true_with(opts) {
-                Ok(ms) if i >= cx.s.warmup => samples[j].push(ms),
-                Ok(_) => {}
-                Err(e) => cx.res.problem(format!("network: {e}")),
-            }
-        }
-        if Instant::now() > deadline {
-            cx.res.problem(format!("network: time budget hit after {} rounds", i + 1));
-            break;
-        }
-    }
+    let samples = interleaved_runs(cx, "network", &cases)?;
     let med: Vec<Option<f64>> = samples.iter().map(|v| median(v)).collect();
     let section = "10. networks";
     let met = match (med[0], med[1], med[2]) {

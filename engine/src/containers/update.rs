@@ -60,22 +60,7 @@ impl UpdateRequest {
 /// without a memory limit.
 pub fn check_request(req: &UpdateRequest) -> std::result::Result<(), CreateError> {
     let mut h = req.as_host_config();
-    if h.memory > 0 && h.memory < validate::MIN_MEMORY {
-        return Err(CreateError::MemoryTooLow);
-    }
-    if h.cpu_period != 0 && !(1000..=1_000_000).contains(&h.cpu_period) {
-        return Err(CreateError::CpuPeriod);
-    }
-    if h.cpu_quota > 0 && h.cpu_quota < 1000 {
-        return Err(CreateError::CpuQuota);
-    }
-    match h.nano_cpus {
-        0 => {}
-        n if n < 0 => return Err(CreateError::NanoCpusNegative),
-        _ if h.cpu_period > 0 => return Err(CreateError::NanoCpusConflict("Period")),
-        _ if h.cpu_quota > 0 => return Err(CreateError::NanoCpusConflict("Quota")),
-        _ => {}
-    }
+    validate::check_memory_floor_and_cpu(&h)?;
     if h.cpu_shares < 0 {
         return Err(CreateError::Invalid(format!("invalid CPU shares ({}): value must be a positive integer", h.cpu_shares)));
     }

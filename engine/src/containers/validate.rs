@@ -368,6 +368,20 @@ fn check_mounts(h: &HostConfig) -> Result<(), CreateError> {
 }
 
 fn check_resources(h: &mut HostConfig) -> Result<(), CreateError> {
+    check_memory_floor_and_cpu(h)?;
+    check_memory(h, false)?;
+    if h.cpu_realtime_period != 0 && h.cpu_realtime_runtime != 0 && h.cpu_realtime_runtime > h.cpu_realtime_period {
+        return Err(invalid("cpu-rt-runtime cannot be higher than cpu-rt-period".into()));
+    }
+    if h.cpu_realtime_period < 0 || h.cpu_realtime_runtime < 0 {
+        return Err(invalid("CPU real-time period and runtime cannot be negative".into()));
+    }
+    Ok(())
+}
+
+/// dockerd's rules for the memory floor and the CPU period, quota and
+/// `--cpus` (shared by create and `docker update`).
+pub fn check_memory_floor_and_cpu(h: &HostConfig) -> Result<(), CreateError> {
     if h.memory > 0 && h.memory < MIN_MEMORY {
         return Err(CreateError::MemoryTooLow);
     }
@@ -383,13 +397,6 @@ fn check_resources(h: &mut HostConfig) -> Result<(), CreateError> {
         _ if h.cpu_period > 0 => return Err(CreateError::NanoCpusConflict("Period")),
         _ if h.cpu_quota > 0 => return Err(CreateError::NanoCpusConflict("Quota")),
         _ => {}
-    }
-    check_memory(h, false)?;
-    if h.cpu_realtime_period != 0 && h.cpu_realtime_runtime != 0 && h.cpu_realtime_runtime > h.cpu_realtime_period {
-        return Err(invalid("cpu-rt-runtime cannot be higher than cpu-rt-period".into()));
-    }
-    if h.cpu_realtime_period < 0 || h.cpu_realtime_runtime < 0 {
-        return Err(invalid("CPU real-time period and runtime cannot be negative".into()));
     }
     Ok(())
 }
