@@ -23,6 +23,7 @@
 //! ([`MAX_CHANGES`]). Entries that vanish while a running container
 //! changes its files are skipped. Blocking: call it off the async threads.
 
+use crate::confined::{is_opaque, is_whiteout};
 use std::collections::HashSet;
 use std::ffi::CStr;
 use std::os::fd::OwnedFd;
@@ -95,16 +96,6 @@ fn same_dir(a: &Stat, b: &Stat) -> bool {
     a.st_size == b.st_size && a.st_mode == b.st_mode && same_time
 }
 
-fn is_whiteout(st: &Stat) -> bool {
-    FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice && st.st_rdev == 0
-}
-
-fn is_opaque(dir: &OwnedFd) -> bool {
-    let mut buf = [0u8; 2];
-    ["trusted.overlay.opaque", "user.overlay.opaque"]
-        .iter()
-        .any(|attr| matches!(rustix::fs::fgetxattr(dir, *attr, &mut buf), Ok(1) if buf[0] == b'y'))
-}
 
 /// An empty regular file, or an empty directory.
 fn is_empty(st: &Stat, dir: Option<&OwnedFd>) -> bool {

@@ -224,11 +224,13 @@ fn merge_dirs(dirs: &[OwnedFd], name: &str, overlay: bool) -> Result<Vec<OwnedFd
     Ok(out)
 }
 
-fn is_whiteout(st: &Stat) -> bool {
+/// An overlay whiteout: a character device 0/0 (also used by `changes`).
+pub(crate) fn is_whiteout(st: &Stat) -> bool {
     FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice && st.st_rdev == 0
 }
 
-fn is_opaque(dir: &OwnedFd) -> bool {
+/// An overlay opaque directory (`trusted.` or `user.overlay.opaque` = `y`).
+pub(crate) fn is_opaque(dir: &OwnedFd) -> bool {
     let mut buf = [0u8; 2];
     ["trusted.overlay.opaque", "user.overlay.opaque"]
         .iter()
